@@ -1,0 +1,3 @@
+from dolma_tools.cli.stage import not_implemented
+
+command = not_implemented("stats", "issue 6")

@@ -1,0 +1,191 @@
+"""Map a per-file function over input files as Ray tasks: retries, resume, progress, summary.
+
+A stage hands `run_files` a picklable `process(path) -> FileResult` (usually a
+`functools.partial` of a module-level function and its config) and an `is_done(path)` check on
+its outputs. Files whose outputs exist are skipped unless `ignore_existing`; each file is one Ray
+task with `retries` retries when its worker dies; results fold into a `RunSummary` that is
+printed and written as JSON next to the outputs.
+
+By default Ray runs embedded on this machine with `processes` CPUs; `--ray-address` (or
+`RAY_ADDRESS`) joins an existing cluster instead. `--debug` runs in-process without Ray.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from typing import Callable, Sequence
+
+import orjson
+
+from dolma_tools.config import RuntimeConfig
+from dolma_tools.errors import DataError, RetryableError, UserError
+from dolma_tools.io.files import AtomicWriter
+from dolma_tools.runtime.results import FileResult, RunSummary
+
+log = logging.getLogger("dolma_tools")
+
+ProcessFn = Callable[[str], FileResult]
+
+
+def ensure_ray(cfg: RuntimeConfig) -> None:
+    """Start an embedded Ray, or connect to a cluster; reuse a session that is already up."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = cfg.ray_address or os.environ.get("RAY_ADDRESS")
+    common = dict(log_to_driver=True, configure_logging=False, include_dashboard=False)
+    if address:
+        ray.init(address=address, **common)
+    else:
+        os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+        ray.init(num_cpus=cfg.processes or os.cpu_count() or 1, **common)
+
+
+def cluster_cpus() -> int:
+    import ray
+
+    return int(ray.cluster_resources().get("CPU", 1))
+
+
+def _timed(process: ProcessFn, path: str) -> FileResult:
+    start = time.perf_counter()
+    result = process(path)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The user's exception inside a Ray task error, if there is one."""
+    cause = getattr(exc, "cause", None)
+    return cause if isinstance(cause, BaseException) else exc
+
+
+class _Progress:
+    """A tqdm bar on a terminal; plain log lines (at most every 10 s) otherwise."""
+
+    def __init__(self, stage: str, total: int, enabled: bool) -> None:
+        self.stage, self.total, self.done, self.documents = stage, total, 0, 0
+        self.start = time.time()
+        self.last_line = 0.0
+        self.bar = None
+        self.enabled = enabled
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=stage, unit="file", dynamic_ncols=True)
+
+    def update(self, result: FileResult) -> None:
+        self.done += 1
+        self.documents += result.documents
+        rate = self.documents / max(time.time() - self.start, 1e-6)
+        if self.bar is not None:
+            self.bar.set_postfix_str(f"{self.documents:,} docs, {rate:,.0f} docs/s", refresh=False)
+            self.bar.update(1)
+        elif self.enabled and (time.time() - self.last_line > 10 or self.done == self.total):
+            self.last_line = time.time()
+            print(f"[{self.stage}] {self.done}/{self.total} files, {self.documents:,} documents, "
+                  f"{rate:,.0f} docs/s", file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, *,
+              is_done: Callable[[str], bool] | None = None, summary_path: str | None = None,
+              progress: bool = True) -> RunSummary:
+    """Run `process` on every input file; raise UserError if any file failed for good."""
+    summary = RunSummary(stage=stage)
+    todo: list[str] = []
+    for path in inputs:
+        if is_done is not None and not cfg.ignore_existing and is_done(path):
+            summary.add(FileResult(path=path, skipped_existing=True))
+        else:
+            todo.append(path)
+    bar = _Progress(stage, len(todo), progress)
+    start = time.perf_counter()
+    try:
+        if cfg.debug or not todo:
+            _run_in_process(todo, process, summary, bar)
+        else:
+            _run_on_ray(todo, process, cfg, summary, bar)
+    finally:
+        bar.close()
+    summary.seconds = time.perf_counter() - start
+    finish(summary, summary_path, progress)
+    if summary.failures:
+        raise UserError(f"{stage}: {len(summary.failures)} file(s) failed: " + "; ".join(summary.failures[:3]))
+    return summary
+
+
+def finish(summary: RunSummary, summary_path: str | None, show: bool = True) -> None:
+    """Print the summary and write it as JSON (atomically) next to the outputs."""
+    if show:
+        for line in summary.lines():
+            print(line, file=sys.stderr)
+    if summary_path:
+        with AtomicWriter(summary_path, compression="") as out:
+            out.write(orjson.dumps(summary.to_dict(), option=orjson.OPT_INDENT_2))
+        if show:
+            print(f"  summary: {summary_path}", file=sys.stderr)
+
+
+def _run_in_process(todo: Sequence[str], process: ProcessFn, summary: RunSummary, bar: _Progress) -> None:
+    for path in todo:
+        result = _timed(process, path)
+        summary.add(result)
+        bar.update(result)
+
+
+def _run_on_ray(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, summary: RunSummary,
+                bar: _Progress) -> None:
+    import ray
+
+    ensure_ray(cfg)
+    task = ray.remote(num_cpus=1, max_retries=cfg.retries,
+                      retry_exceptions=[RetryableError, ConnectionError, TimeoutError])(_timed)
+    process_ref = ray.put(process)
+    pending = {task.remote(process_ref, path): path for path in todo}
+    try:
+        while pending:
+            ready, _ = ray.wait(list(pending), num_returns=1)
+            for ref in ready:
+                path = pending.pop(ref)
+                try:
+                    result = ray.get(ref)
+                except Exception as exc:  # noqa: BLE001 - classify below
+                    cause = _unwrap(exc)
+                    if isinstance(cause, (DataError, UserError)):
+                        raise cause from None
+                    summary.files_failed += 1
+                    summary.failures.append(f"{path}: {type(cause).__name__}: {cause}")
+                    continue
+                summary.add(result)
+                bar.update(result)
+    finally:
+        for ref in pending:
+            ray.cancel(ref, force=True)
+
+
+def map_in_parallel(fn: Callable, items: Sequence, cfg: RuntimeConfig) -> list:
+    """Apply `fn` to each item as Ray tasks (in-process with --debug); results in input order.
+
+    For stages' reduce steps and helpers that are not file-shaped.
+    """
+    if cfg.debug or len(items) <= 1:
+        return [fn(item) for item in items]
+    import ray
+
+    ensure_ray(cfg)
+    task = ray.remote(num_cpus=1, max_retries=cfg.retries)(fn)
+    try:
+        return ray.get([task.remote(item) for item in items])
+    except Exception as exc:
+        cause = _unwrap(exc)
+        if cause is not exc:
+            raise cause from None
+        raise
