@@ -42,7 +42,9 @@ def ensure_ray(cfg: RuntimeConfig) -> None:
         ray.init(address=address, **common)
     else:
         os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
-        ray.init(num_cpus=cfg.processes or os.cpu_count() or 1, **common)
+        store = os.environ.get("DOLMA_TOOLS_RAY_OBJECT_STORE_BYTES")  # tests keep it small
+        ray.init(num_cpus=cfg.processes or os.cpu_count() or 1,
+                 object_store_memory=int(store) if store else None, **common)
 
 
 def cluster_cpus() -> int:
