@@ -41,6 +41,6 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, configure_logging=False,
+        ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False,
                  object_store_memory=256 * 1024 * 1024)
     yield ray

@@ -21,7 +21,7 @@ import orjson
 import zstandard
 
 from dolma_tools.errors import DataError
-from dolma_tools.io.files import AtomicWriter, open_read
+from dolma_tools.io.files import AtomicWriter, iter_decompressed
 
 READ_CHUNK = 1 << 20
 
@@ -46,27 +46,23 @@ _TRUNCATION_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdErro
 def iter_raw_lines(path: str) -> Iterator[tuple[int, bytes | BadLine]]:
     """(1-based line number, bytes) for each non-blank line; a damaged stream ends with a BadLine."""
     line_number = 0
+    pending = b""
     try:
-        with open_read(path) as stream:
-            pending = b""
-            while True:
-                chunk = stream.read(READ_CHUNK)
-                if not chunk:
-                    break
-                lines = (pending + chunk).split(b"\n")
-                pending = lines.pop()
-                for raw in lines:
-                    line_number += 1
-                    if raw.strip():
-                        yield line_number, raw
-            if pending:
+        for chunk in iter_decompressed(path, READ_CHUNK):
+            lines = (pending + chunk).split(b"\n")
+            pending = lines.pop()
+            for raw in lines:
                 line_number += 1
-                if pending.strip():
-                    yield line_number, pending
+                if raw.strip():
+                    yield line_number, raw
     except FileNotFoundError:
         raise
     except _TRUNCATION_ERRORS as exc:
-        yield line_number + 1, BadLine(path, line_number + 1, f"unreadable or truncated compressed data ({exc})")
+        # the partial last line is part of the damage: report it, keep everything before it
+        yield line_number + 1, BadLine(path, line_number + 1, f"truncated or corrupt compressed data ({exc})")
+        return
+    if pending.strip():
+        yield line_number + 1, pending
 
 
 def parse_line(path: str, line: int, raw: bytes) -> dict | BadLine:

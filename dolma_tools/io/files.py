@@ -13,6 +13,7 @@ import gzip
 import io
 import os
 import uuid
+import zlib
 from typing import IO, Iterator
 
 import smart_open
@@ -71,6 +72,46 @@ def wrap_compress(raw: IO[bytes], compression: str) -> IO[bytes]:
     if compression == "zst":
         return zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(raw, closefd=True)
     return raw
+
+
+class TruncatedStreamError(EOFError):
+    """A compressed stream ended before its end marker (a cut-short or damaged file)."""
+
+
+def _decompressor(compression: str):
+    if compression == "gz":
+        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    return zstandard.ZstdDecompressor().decompressobj()
+
+
+def iter_decompressed(path: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+    """Decompressed blocks of a file, salvaging everything decodable before any damage.
+
+    Unlike reading through GzipFile, a truncated file yields all the data that precedes the
+    cut, then raises TruncatedStreamError. Concatenated gzip members and zstd frames are read
+    through.
+    """
+    compression = compression_of(path)
+    with open_raw(path, "rb") as raw:
+        if not compression:
+            while chunk := raw.read(chunk_size):
+                yield chunk
+            return
+        decoder = _decompressor(compression)
+        finished = True
+        while chunk := raw.read(chunk_size):
+            while chunk:
+                finished = False
+                out = decoder.decompress(chunk)
+                if out:
+                    yield out
+                if not decoder.eof:
+                    break
+                finished = True  # a member/frame ended; anything after it starts a new one
+                chunk = decoder.unused_data
+                decoder = _decompressor(compression)
+        if not finished:
+            raise TruncatedStreamError("compressed stream ended before its end marker")
 
 
 @contextlib.contextmanager

@@ -43,7 +43,8 @@ def ensure_ray(cfg: RuntimeConfig) -> None:
     else:
         os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
         store = os.environ.get("DOLMA_TOOLS_RAY_OBJECT_STORE_BYTES")  # tests keep it small
-        ray.init(num_cpus=cfg.processes or os.cpu_count() or 1,
+        # address="local": always a fresh embedded Ray, even if `ray start` left a cluster running
+        ray.init(address="local", num_cpus=cfg.processes or os.cpu_count() or 1,
                  object_store_memory=int(store) if store else None, **common)
 
 
@@ -51,6 +52,19 @@ def cluster_cpus() -> int:
     import ray
 
     return int(ray.cluster_resources().get("CPU", 1))
+
+
+_FORWARDED_ENV_PREFIXES = ("AWS_", "DOLMA_TOOLS_", "HF_", "TOKENIZERS_")
+
+
+def worker_runtime_env() -> dict:
+    """Forward storage and tool settings (S3 endpoint and credentials, offline flags) to workers.
+
+    Ray workers may have been started before the driver's environment was set (a shared
+    session, a cluster), so they would otherwise talk to the wrong endpoint.
+    """
+    env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIXES)}
+    return {"env_vars": env} if env else {}
 
 
 def _timed(process: ProcessFn, path: str) -> FileResult:
@@ -149,7 +163,8 @@ def _run_on_ray(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, sum
 
     ensure_ray(cfg)
     task = ray.remote(num_cpus=1, max_retries=cfg.retries,
-                      retry_exceptions=[RetryableError, ConnectionError, TimeoutError])(_timed)
+                      retry_exceptions=[RetryableError, ConnectionError, TimeoutError])(_timed).options(
+                          runtime_env=worker_runtime_env())
     process_ref = ray.put(process)
     pending = {task.remote(process_ref, path): path for path in todo}
     try:
@@ -183,7 +198,7 @@ def map_in_parallel(fn: Callable, items: Sequence, cfg: RuntimeConfig) -> list:
     import ray
 
     ensure_ray(cfg)
-    task = ray.remote(num_cpus=1, max_retries=cfg.retries)(fn)
+    task = ray.remote(num_cpus=1, max_retries=cfg.retries)(fn).options(runtime_env=worker_runtime_env())
     try:
         return ray.get([task.remote(item) for item in items])
     except Exception as exc:

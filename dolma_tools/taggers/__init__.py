@@ -4,13 +4,18 @@ Each module in BUILTIN_MODULES registers its taggers on import; they are importe
 first time the catalogue is needed.
 """
 
-from dolma_tools.taggers.base import (Document, Span, TagResult, Tagger, catalogue, get_tagger,
-                                      import_tagger_modules, register, tagger_class)
+from dolma_tools.taggers.base import (Document, Span, TaggerSpec, TagResult, Tagger, catalogue, get_tagger,
+                                      import_tagger_modules, parse_tagger_spec, register, tagger_class)
 
 BUILTIN_MODULES: tuple[str, ...] = (
     "dolma_tools.taggers.length",
     "dolma_tools.taggers.sampling",
+    "dolma_tools.taggers.quality",
+    "dolma_tools.taggers.repetitions",
+    "dolma_tools.taggers.language",
+    "dolma_tools.taggers.pii",
+    "dolma_tools.taggers.content",
 )
 
-__all__ = ["BUILTIN_MODULES", "Document", "Span", "TagResult", "Tagger", "catalogue", "get_tagger",
-           "import_tagger_modules", "register", "tagger_class"]
+__all__ = ["BUILTIN_MODULES", "Document", "Span", "TagResult", "Tagger", "TaggerSpec", "catalogue", "get_tagger",
+           "import_tagger_modules", "parse_tagger_spec", "register", "tagger_class"]

@@ -6,6 +6,11 @@ The runner prefixes types into Dolma keys (`<experiment>__<tagger>__<type>`) and
 
 Instances are built once per worker process and cached (`get_tagger`), so taggers that load a
 model load it once, not once per file as Dolma does.
+
+Taggers may take options (e.g. another fastText model file). A tagger *spec* names a tagger and
+its options: `ft_lang_id_doc_v1:model=/models/lid.bin` or `fasttext_classifier:model=q.bin,mode=paragraph`.
+A class lists the options it accepts in `options` (name -> help); `as=NAME` is accepted by every
+tagger and renames it in the attribute keys.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, ClassVar, Iterable, Sequence
+from typing import Any, Callable, ClassVar, Iterable, Mapping, Sequence
 
 from dolma_tools.errors import UserError
 
@@ -42,10 +47,32 @@ class Document:
 
 
 class Tagger:
-    """Base class. Override `tag` (one document) or `tag_batch` (vectorised over a batch)."""
+    """Base class. Override `tag` (one document) or `tag_batch` (vectorised over a batch).
+
+    Options from a spec arrive as keyword arguments (strings from the command line, any type
+    from a config file); `self.option(name, default, type)` reads one.
+    """
 
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    options: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, **options: Any) -> None:
+        unknown = sorted(set(options) - set(self.options))
+        if unknown:
+            accepted = ", ".join(sorted(self.options)) or "none"
+            raise UserError(f"tagger {self.name!r} has no option {unknown[0]!r} (accepted: {accepted})")
+        self.given_options = dict(options)
+
+    def option(self, key: str, default: Any = None, tp: Callable[[Any], Any] = str) -> Any:
+        value = self.given_options.get(key, default)
+        if value is None or value is default:
+            return value
+        try:
+            return tp(value)
+        except (TypeError, ValueError):
+            raise UserError(f"tagger {self.name!r}: option {key}={value!r} is not a valid "
+                            f"{getattr(tp, '__name__', tp)}") from None
 
     def tag(self, doc: Document) -> TagResult:
         raise NotImplementedError
@@ -55,7 +82,7 @@ class Tagger:
 
 
 _REGISTRY: dict[str, type[Tagger]] = {}
-_INSTANCES: dict[str, Tagger] = {}
+_INSTANCES: dict[tuple, Tagger] = {}
 _builtins_loaded = False
 
 
@@ -67,6 +94,9 @@ def register(name: str, description: str = "") -> Callable[[type[Tagger]], type[
         if existing is not None and existing is not cls and existing.__qualname__ != cls.__qualname__:
             raise UserError(f"tagger name {name!r} is registered twice ({existing.__module__}.{existing.__qualname__} "
                             f"and {cls.__module__}.{cls.__qualname__})")
+        # a subclass registered under a second name needs its own `name`
+        cls = cls if "name" not in cls.__dict__ or cls.__dict__["name"] in ("", name) else \
+            type(cls.__name__, (cls,), {"__module__": cls.__module__, "__qualname__": cls.__qualname__})
         cls.name = name
         if description:
             cls.description = description
@@ -127,9 +157,57 @@ def tagger_class(name: str) -> type[Tagger]:
                         f"(custom taggers: --tagger_modules MODULE)") from None
 
 
-def get_tagger(name: str) -> Tagger:
-    """The process-wide instance of a tagger (models load once per worker)."""
-    instance = _INSTANCES.get(name)
+@dataclass(frozen=True)
+class TaggerSpec:
+    """A tagger name, its options, and the name its attribute keys use (`as=` renames)."""
+
+    name: str
+    options: tuple[tuple[str, Any], ...] = ()
+    alias: str | None = None
+
+    @property
+    def key_name(self) -> str:
+        return self.alias or self.name
+
+    def option_dict(self) -> dict[str, Any]:
+        return dict(self.options)
+
+
+def parse_tagger_spec(spec: str, extra: Mapping[str, Any] | None = None) -> TaggerSpec:
+    """`name[:key=value[,key=value...]]` -> TaggerSpec. `extra` options (from config) come first."""
+    name, _, rest = spec.partition(":")
+    name = name.strip()
+    if not name:
+        raise UserError(f"empty tagger name in {spec!r}")
+    options: dict[str, Any] = dict(extra or {})
+    if rest:
+        for item in rest.split(","):
+            key, eq, value = item.partition("=")
+            if not eq or not key.strip():
+                raise UserError(f"tagger spec {spec!r}: expected key=value after ':', got {item!r} "
+                                f"(e.g. ft_lang_id_doc_v1:model=/path/lid.bin)")
+            options[key.strip()] = value.strip()
+    alias = options.pop("as", None)
+    return TaggerSpec(name=name, options=tuple(sorted((k, _hashable(v)) for k, v in options.items())),
+                      alias=str(alias) if alias else None)
+
+
+def _hashable(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_hashable(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _hashable(v)) for k, v in value.items()))
+    return value
+
+
+def get_tagger(name: str, **options: Any) -> Tagger:
+    """The process-wide instance of a tagger (models load once per worker).
+
+    `name` may be a spec with options (`ft_lang_id_doc_v1:model=/path.bin`).
+    """
+    spec = parse_tagger_spec(name, options) if (":" in name or options) else TaggerSpec(name)
+    key = (spec.name, spec.options)
+    instance = _INSTANCES.get(key)
     if instance is None:
-        instance = _INSTANCES[name] = tagger_class(name)()
+        instance = _INSTANCES[key] = tagger_class(spec.name)(**spec.option_dict())
     return instance

@@ -1,0 +1,223 @@
+"""Exact dedupe plans: which keys a file contributes (documents, paragraphs, paragraph n-grams),
+and how the Bloom filter's answers become Dolma's attribute spans.
+
+A `SpanPlan` is built per file in the map phase (no filter needed): units (a document or a
+paragraph, with its span), keys (hashes) and the unit each key belongs to. After the keys have been
+checked against the filter, `SpanPlan.attributes` turns the per-key duplicate flags into spans:
+
+- document mode: `[[0, byte length of key, 1]]` for a duplicate; no key for a new document; `[]`
+  for a document skipped by min_length / min_words / skip_empty / partition (as Dolma 1.2.1);
+- paragraph mode: the key is written for every non-empty text (possibly `[]`), a duplicate
+  paragraph gets `[start, end, 1]` (code points, including its separator except at the end);
+- n-gram mode: `[start, end, overlap]` when overlap = seen / checked n-grams >= threshold.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dolma_tools.dedupe.bloom import empty_hashes, hash_keys
+from dolma_tools.errors import UserError
+
+SCORE_DECIMALS = 5
+NO_KEY, EMPTY_LIST, ONLY_IF_DUPLICATE = 0, 1, 2
+
+# Unicode-word-boundary-like tokens: words (with inner apostrophes/periods) or single symbols.
+_NGRAM_TOKEN = re.compile(r"\w+(?:['’.,]\w+)*|[^\w\s]")
+_JSONPATH_PART = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
+
+
+def parse_jsonpath(path: str) -> list[str | int]:
+    """`$.metadata.url`, `$['a b'][0]` -> steps. A bare `text` means `$.text`."""
+    path = path.strip()
+    if not path.startswith("$"):
+        path = "$." + path
+    steps: list[str | int] = []
+    pos = 1
+    while pos < len(path):
+        m = _JSONPATH_PART.match(path, pos)
+        if m is None:
+            raise UserError(f"dedupe.documents.key {path!r} is not a supported JSONPath "
+                            "(use forms like $.text, $.metadata.url, $.a[0], $['a b'])")
+        name, index, q1, q2 = m.groups()
+        steps.append(int(index) if index is not None else (name or q1 or q2 or ""))
+        pos = m.end()
+    return steps
+
+
+def resolve_jsonpath(doc: Any, steps: list[str | int]) -> Any:
+    node = doc
+    for step in steps:
+        if isinstance(step, int):
+            if not isinstance(node, list) or step >= len(node):
+                return None
+        elif not isinstance(node, dict):
+            return None
+        node = node[step] if isinstance(step, int) else node.get(step)
+    return node
+
+
+def ngram_tokens(text: str) -> list[str]:
+    return _NGRAM_TOKEN.findall(text)
+
+
+def partition_mask(hashes: np.ndarray, num_partitions: int, index: int) -> np.ndarray:
+    if num_partitions <= 1:
+        return np.ones(len(hashes), dtype=bool)
+    return (hashes[:, 1] % np.uint64(num_partitions)).astype(np.int64) == index
+
+
+@dataclass
+class SpanPlan:
+    """One attribute of one file: units, their keys, and what to write for each document."""
+
+    attribute: str
+    mode: str  # "document" | "paragraph" | "ngram"
+    threshold: float = 1.0
+    doc_state: list[int] = field(default_factory=list)
+    unit_doc: list[int] = field(default_factory=list)
+    unit_start: list[int] = field(default_factory=list)
+    unit_end: list[int] = field(default_factory=list)
+    key_unit: list[int] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+    hashes: np.ndarray = field(default_factory=empty_hashes)
+
+    def add_unit(self, doc: int, start: int, end: int, keys: list[str]) -> None:
+        unit = len(self.unit_doc)
+        self.unit_doc.append(doc)
+        self.unit_start.append(start)
+        self.unit_end.append(end)
+        self.key_unit.extend([unit] * len(keys))
+        self.keys.extend(keys)
+
+    def finish(self, num_partitions: int = 1, partition_index: int = 0) -> "SpanPlan":
+        """Hash the collected keys (one C call per key) and drop other partitions' keys."""
+        hashes = hash_keys(self.keys)
+        key_unit = np.asarray(self.key_unit, dtype=np.int64)
+        keep = partition_mask(hashes, num_partitions, partition_index)
+        self.hashes = hashes[keep]
+        self.key_unit = key_unit[keep]
+        self.keys = []
+        return self
+
+    def attributes(self, duplicate: np.ndarray) -> list[dict[str, list]]:
+        """Per document: {attribute: spans} or {} (per the mode's Dolma convention)."""
+        n_units = len(self.unit_doc)
+        checked = np.bincount(self.key_unit, minlength=n_units)
+        seen = np.bincount(self.key_unit, weights=duplicate.astype(np.float64), minlength=n_units)
+        out: list[dict[str, list]] = [
+            {self.attribute: []} if state == EMPTY_LIST else {} for state in self.doc_state]
+        for u in range(n_units):
+            if checked[u] == 0 or seen[u] == 0:
+                continue
+            doc = self.unit_doc[u]
+            spans = out[doc].setdefault(self.attribute, [])
+            if self.mode == "ngram":
+                overlap = seen[u] / checked[u]
+                if overlap >= self.threshold:
+                    spans.append([self.unit_start[u], self.unit_end[u], round(float(overlap), SCORE_DECIMALS)])
+            else:
+                spans.append([self.unit_start[u], self.unit_end[u], 1])
+        return out
+
+
+def _too_short(key: str, min_length: int, min_words: int, skip_empty: bool, length: int) -> bool:
+    if length < min_length:
+        return True
+    if min_words > 0 and len(key.split()) < min_words:
+        return True
+    return skip_empty and not key.strip()
+
+
+def plan_documents(docs: list[dict | None], attribute: str, key_path: str,
+                   settings) -> tuple[SpanPlan, list[tuple[int, str]]]:
+    """Document mode. Returns the plan and per-line problems (missing / non-string keys)."""
+    steps = parse_jsonpath(key_path)
+    plan = SpanPlan(attribute=attribute, mode="document")
+    problems: list[tuple[int, str]] = []
+    for i, doc in enumerate(docs):
+        if doc is None:
+            plan.doc_state.append(NO_KEY)
+            continue
+        value = resolve_jsonpath(doc, steps)
+        if not isinstance(value, str):
+            problems.append((i, f"dedupe key {key_path} is "
+                                f"{'missing' if value is None else type(value).__name__}, not a string"))
+            plan.doc_state.append(NO_KEY)
+            continue
+        length = len(value.encode("utf-8"))
+        if _too_short(value, settings.min_length, settings.min_words, settings.skip_empty, length):
+            plan.doc_state.append(EMPTY_LIST)
+            continue
+        plan.doc_state.append(ONLY_IF_DUPLICATE)
+        plan.add_unit(i, 0, length, [value])
+    plan.finish(settings.num_partitions, settings.partition_index)
+    _partition_skips_as_empty(plan)
+    return plan, problems
+
+
+def _partition_skips_as_empty(plan: SpanPlan) -> None:
+    """Dolma writes `[]` for a document whose key belongs to another partition."""
+    kept_units = set(np.asarray(plan.key_unit).tolist())
+    for u, doc in enumerate(plan.unit_doc):
+        if u not in kept_units:
+            plan.doc_state[doc] = EMPTY_LIST
+
+
+def split_paragraphs(text: str, separator: str) -> list[tuple[int, int, str]]:
+    """(start, end, paragraph) in code points; the end covers the separator except at the end
+    of the text (Dolma 1.2.1's convention, with the separator's real length)."""
+    out = []
+    offset = 0
+    n = len(text)
+    sep = len(separator)
+    for part in text.split(separator):
+        start = offset
+        offset += len(part)
+        if offset + sep < n:
+            offset += sep
+        out.append((start, offset, part))
+    return out
+
+
+def plan_paragraphs(docs: list[dict | None], attribute: str, pconf, settings) -> SpanPlan:
+    ngram = pconf.by_ngram if pconf.by_ngram is not None and pconf.by_ngram.ngram_length > 0 else None
+    plan = SpanPlan(attribute=attribute, mode="ngram" if ngram else "paragraph",
+                    threshold=ngram.overlap_threshold if ngram else 1.0)
+    for i, doc in enumerate(docs):
+        text = doc["text"] if doc is not None else ""
+        if not text:
+            plan.doc_state.append(NO_KEY)
+            continue
+        plan.doc_state.append(EMPTY_LIST)
+        for start, end, para in split_paragraphs(text, pconf.paragraph_separator):
+            if _too_short(para, settings.min_length, settings.min_words, settings.skip_empty, len(para)):
+                continue
+            if ngram is None:
+                plan.add_unit(i, start, end, [para])
+                continue
+            keys = ngram_keys(para, ngram.ngram_length, ngram.stride)
+            if keys is None:
+                if ngram.skip_short_paragraphs:
+                    continue
+                keys = [para]
+            plan.add_unit(i, start, end, keys)
+    return plan.finish(settings.num_partitions, settings.partition_index)
+
+
+def ngram_keys(text: str, n: int, stride: int = 0) -> list[str] | None:
+    """The checked n-grams of a paragraph, or None when it has fewer than 2 n-grams."""
+    tokens = ngram_tokens(text)
+    if len(tokens) < n + 1:
+        return None
+    keys = []
+    last = None
+    for i in range(len(tokens) - n + 1):
+        if last is None or i - last >= stride:
+            keys.append("\x1f".join(tokens[i:i + n]))
+            last = i
+    return keys

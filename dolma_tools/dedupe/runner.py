@@ -1,0 +1,516 @@
+"""`dolma dedupe`: map (keys, signatures) -> reduce (Bloom filter, LSH clusters) -> write attributes.
+
+1. **Map**, one task per file: parse documents once; build the exact-dedupe plan (keys hashed with
+   xxh3), MinHash signatures and band keys, and decontamination spans.
+2. **Reduce**. Exact: the file's keys are checked/inserted in the Bloom filter, in (file, line)
+   order when `dedupe.deterministic` (default), else as files finish. The filter lives in the
+   driver, or split by hash range over `bloom_filter.partitions` Ray actors. MinHash: band keys of
+   all files are bucketed, candidate pairs joined into connected components, the lowest document
+   of each cluster kept.
+3. **Write**, one task per file: `{"attributes": {...}, "id": ...}` lines aligned with the input.
+
+Resume: a file whose attribute file exists is not rewritten. The filter file records which files'
+keys it holds; a finished file not in it has its keys inserted (never flagged again), and a file
+already in it is never re-inserted, so re-running a finished dedupe changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from dolma_tools.dedupe.bloom import BloomFilter, SegmentHost, choose_size, describe, split_by_segment
+from dolma_tools.dedupe.config import DedupeConfig
+from dolma_tools.dedupe.exact import SpanPlan, plan_documents, plan_paragraphs
+from dolma_tools.errors import ConfigError, UserError
+from dolma_tools.io.documents import BadLine, JsonlWriter, iter_documents
+from dolma_tools.io.files import exists, is_remote
+from dolma_tools.io.paths import attribute_path, expand_globs
+from dolma_tools.runtime import FileResult, RunSummary
+from dolma_tools.runtime.executor import finish
+
+log = logging.getLogger("dolma_tools")
+
+
+# ------------------------------------------------------------------------------------------
+# Validation
+
+
+def attribute_set_name(cfg: DedupeConfig) -> str:
+    d = cfg.dedupe
+    name = d.name
+    if not name:
+        for sub in (d.documents, d.paragraphs):
+            if sub is not None and sub.attribute_name:
+                name = sub.attribute_name
+                break
+    if not name and d.minhash is not None:
+        name = d.minhash.attribute_name
+    if not name and d.decontaminate is not None:
+        name = d.decontaminate.attribute_name
+    if not name:
+        raise ConfigError("set dedupe.name (attribute files go to attributes/<name>/)")
+    if d.num_partitions > 1:
+        name = f"{name}_{d.partition_index}"
+    return name
+
+
+def _suffix(cfg: DedupeConfig, attribute: str) -> str:
+    return f"{attribute}_{cfg.dedupe.partition_index}" if cfg.dedupe.num_partitions > 1 else attribute
+
+
+def validate(cfg: DedupeConfig) -> None:
+    d = cfg.dedupe
+    if d.documents is None and d.paragraphs is None and d.minhash is None and d.decontaminate is None:
+        raise ConfigError("nothing to do: set dedupe.documents, dedupe.paragraphs, dedupe.minhash "
+                          "or dedupe.decontaminate")
+    if d.documents is not None:
+        if not d.documents.key:
+            raise ConfigError("dedupe.documents.key is required: a JSONPath such as $.text or $.metadata.url")
+        if not d.documents.attribute_name:
+            raise ConfigError("dedupe.documents.attribute_name is required (e.g. bff_duplicate_url)")
+    if d.paragraphs is not None:
+        if not d.paragraphs.attribute_name:
+            raise ConfigError("dedupe.paragraphs.attribute_name is required (e.g. bff_duplicate_paragraph_spans)")
+        if not d.paragraphs.paragraph_separator:
+            raise ConfigError("dedupe.paragraphs.paragraph_separator cannot be empty")
+    if d.documents is not None and d.paragraphs is not None:
+        raise ConfigError("dedupe.documents and dedupe.paragraphs share one Bloom filter: run them separately")
+    if not 0 <= d.partition_index < max(d.num_partitions, 1):
+        raise ConfigError("dedupe.partition_index must be in [0, num_partitions)")
+    if d.minhash is not None:
+        mh = d.minhash
+        if mh.num_perm < 2 or mh.ngram_size < 1 or not 0 < mh.jaccard_threshold <= 1:
+            raise ConfigError("dedupe.minhash: num_perm >= 2, ngram_size >= 1, 0 < jaccard_threshold <= 1")
+    if d.decontaminate is not None:
+        if not d.decontaminate.eval_sets:
+            raise ConfigError("dedupe.decontaminate.eval_sets: name evaluation sets or JSONL paths")
+        if d.decontaminate.unit not in ("paragraphs", "documents"):
+            raise ConfigError("dedupe.decontaminate.unit must be `paragraphs` or `documents`")
+    if _wants_exact(cfg) and not _filter_file_exists(cfg):
+        choose_size(cfg.bloom_filter.size_in_bytes, cfg.bloom_filter.estimated_doc_count,
+                    cfg.bloom_filter.desired_false_positive_rate)
+
+
+def _wants_exact(cfg: DedupeConfig) -> bool:
+    return cfg.dedupe.documents is not None or cfg.dedupe.paragraphs is not None
+
+
+def _filter_file_exists(cfg: DedupeConfig) -> bool:
+    return bool(cfg.bloom_filter.file) and exists(cfg.bloom_filter.file)
+
+
+# ------------------------------------------------------------------------------------------
+# Map
+
+
+@dataclass
+class FileAnalysis:
+    """What the map phase learns about one file."""
+
+    path: str
+    ids: list = field(default_factory=list)
+    exact: SpanPlan | None = None
+    decontam: list[dict] | None = None
+    band_keys: np.ndarray | None = None     # (docs, bands) uint64
+    has_signature: np.ndarray | None = None
+    chars: np.ndarray | None = None          # text length in code points
+    nbytes: np.ndarray | None = None
+    sources: list = field(default_factory=list)
+    shingles: list | None = None             # per doc: unique 64-bit shingle hashes (verify)
+    result: FileResult | None = None
+
+
+def analyze_file(cfg: DedupeConfig, want_exact: bool, bands: int, rows: int, eval_filter: Any,
+                 path: str) -> FileAnalysis:
+    from dolma_tools.dedupe import minhash as mh
+
+    d = cfg.dedupe
+    result = FileResult(path=path)
+    docs: list[dict | None] = []
+    ids: list = []
+    for _, record in iter_documents(path):
+        if isinstance(record, BadLine):
+            result.bad_line(record, cfg.strict)
+            docs.append(None)
+            ids.append(None)
+        else:
+            docs.append(record)
+            ids.append(record["id"])
+    result.documents = sum(doc is not None for doc in docs)
+    out = FileAnalysis(path=path, ids=ids, result=result)
+    if want_exact and d.documents is not None:
+        out.exact, problems = plan_documents(docs, _suffix(cfg, d.documents.attribute_name), d.documents.key, d)
+        for index, message in problems:
+            result.bad_line(BadLine(path, index + 1, message), cfg.strict)
+    elif want_exact and d.paragraphs is not None:
+        out.exact = plan_paragraphs(docs, _suffix(cfg, d.paragraphs.attribute_name), d.paragraphs, d)
+    if eval_filter is not None:
+        from dolma_tools.dedupe.decontaminate import contamination_attributes
+
+        dc = d.decontaminate
+        out.decontam, matched = contamination_attributes(docs, eval_filter, dc.attribute_name, dc.unit,
+                                                         dc.ngram_length, dc.threshold)
+        result.add("contaminated_spans", matched)
+    if d.minhash is not None:
+        m = d.minhash
+        texts = [doc["text"] if doc is not None else "" for doc in docs]
+        sigs, has = [], []
+        for start in range(0, len(texts), m.batch_size):
+            s, h = mh.signatures(texts[start:start + m.batch_size], m.num_perm, m.seed, m.ngram_size, m.lowercase)
+            sigs.append(s)
+            has.append(h)
+        sig = np.concatenate(sigs) if sigs else np.zeros((0, m.num_perm), dtype=np.uint32)
+        out.has_signature = np.concatenate(has) if has else np.zeros(0, dtype=bool)
+        out.band_keys = mh.band_hashes(sig, bands, rows)
+        out.chars = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        out.nbytes = np.fromiter((len(t.encode("utf-8")) for t in texts), dtype=np.int64, count=len(texts))
+        out.sources = [(doc.get("source") or "") if doc is not None else "" for doc in docs]
+        if m.verify:
+            out.shingles = []
+            for start in range(0, len(texts), m.batch_size):
+                chunk = texts[start:start + m.batch_size]
+                hv, per_doc = mh.batch_shingle_hashes(chunk, m.ngram_size, m.lowercase, full=True)
+                out.shingles.extend(np.unique(part) for part in np.split(hv, np.cumsum(per_doc)[:-1]))
+    return out
+
+
+def exact_hashes(analysis: FileAnalysis) -> np.ndarray | None:
+    return None if analysis.exact is None else analysis.exact.hashes
+
+
+# ------------------------------------------------------------------------------------------
+# Write
+
+
+def write_file(cfg: DedupeConfig, output: str, analysis: FileAnalysis, flags: np.ndarray | None,
+               minhash_rows: tuple[np.ndarray, np.ndarray] | None) -> FileResult:
+    """Write one attribute file; count what was flagged."""
+    result = analysis.result or FileResult(path=analysis.path)
+    n = len(analysis.ids)
+    attrs: list[dict] = [{} for _ in range(n)]
+    if analysis.exact is not None and flags is not None:
+        for a, extra in zip(attrs, analysis.exact.attributes(flags)):
+            a.update(extra)
+        spans = sum(len(a.get(analysis.exact.attribute, [])) for a in attrs)
+        result.add("duplicate_spans", spans)
+        result.add("documents_with_duplicates", sum(bool(a.get(analysis.exact.attribute)) for a in attrs))
+    if analysis.decontam is not None:
+        for a, extra in zip(attrs, analysis.decontam):
+            a.update(extra)
+    if minhash_rows is not None:
+        m = cfg.dedupe.minhash
+        cluster, is_duplicate = minhash_rows
+        for i in range(n):
+            if cluster[i] >= 0:
+                length = int(analysis.chars[i])
+                attrs[i][m.cluster_attribute_name] = [[0, length, int(cluster[i])]]
+                if is_duplicate[i]:
+                    attrs[i][m.attribute_name] = [[0, length, 1]]
+        result.add("minhash_flagged_documents", int(is_duplicate.sum()))
+        result.add("minhash_flagged_bytes", int(analysis.nbytes[is_duplicate].sum()))
+    with JsonlWriter(output) as writer:
+        for doc_id, a in zip(analysis.ids, attrs):
+            writer.write_record({"attributes": a, "id": doc_id})
+    return result
+
+
+# ------------------------------------------------------------------------------------------
+# The filter: in the driver, or split over Ray actors by hash range
+
+
+class FilterHost:
+    def __init__(self, bf: BloomFilter, use_actors: bool) -> None:
+        self.bf = bf
+        self.actors = None
+        if use_actors and bf.segments > 1:
+            import ray
+
+            actor_cls = ray.remote(num_cpus=0)(SegmentHost)
+            self.actors = [actor_cls.remote(bf.m, bf.k, bf.segments, s, bf.segment_words(s))
+                           for s in range(bf.segments)]
+
+    def add_and_check(self, hashes: np.ndarray, insert: bool) -> np.ndarray:
+        if self.actors is None:
+            return self.bf.add_and_check(hashes, insert)
+        import ray
+
+        parts = split_by_segment(hashes, self.bf.segments)
+        refs = [actor.add_and_check.remote(hashes[idx], insert) for actor, idx in zip(self.actors, parts)]
+        out = np.zeros(len(hashes), dtype=bool)
+        for idx, flags in zip(parts, ray.get(refs)):
+            out[idx] = flags
+        return out
+
+    def collect(self) -> BloomFilter:
+        if self.actors is not None:
+            import ray
+
+            words = ray.get([a.words.remote() for a in self.actors])
+            self.bf.words = np.concatenate(words)
+            inserted = sum(ray.get([a.keys_inserted.remote() for a in self.actors]))
+            self.bf.meta["keys_inserted"] = int(self.bf.meta.get("keys_inserted", 0)) + inserted
+            for a in self.actors:
+                ray.kill(a)
+            self.actors = None
+        return self.bf
+
+
+def open_filter(cfg: DedupeConfig) -> BloomFilter:
+    bc = cfg.bloom_filter
+    if bc.file and exists(bc.file):
+        bf = BloomFilter.load(bc.file)
+        try:
+            m, k = choose_size(bc.size_in_bytes, bc.estimated_doc_count, bc.desired_false_positive_rate)
+            if (m, k) != (bf.m, bf.k) and -(-m // (64 * bf.segments)) * 64 * bf.segments != bf.m:
+                log.warning("bloom filter %s has m=%d k=%d; the configured size (m=%d k=%d) is ignored",
+                            bc.file, bf.m, bf.k, m, k)
+        except UserError:
+            pass
+        if bf.segments != max(1, bc.partitions):
+            log.warning("bloom filter %s has %d partitions; bloom_filter.partitions=%d is ignored",
+                        bc.file, bf.segments, bc.partitions)
+        return bf
+    if bc.read_only:
+        raise UserError(f"bloom_filter.read_only is set but the filter file {bc.file!r} does not exist")
+    m, k = choose_size(bc.size_in_bytes, bc.estimated_doc_count, bc.desired_false_positive_rate)
+    return BloomFilter(m=m, k=k, segments=max(1, bc.partitions))
+
+
+# ------------------------------------------------------------------------------------------
+# The stage
+
+
+class _Tasks:
+    """Runs functions in-process (`--debug`) or as Ray tasks with the same code."""
+
+    def __init__(self, cfg: DedupeConfig) -> None:
+        self.ray = not cfg.debug
+        if self.ray:
+            import ray
+
+            from dolma_tools.runtime import ensure_ray
+
+            ensure_ray(cfg)
+            self._ray = ray
+            self._remote: dict[Any, Any] = {}
+
+    def submit(self, fn, *args, num_returns: int = 1):
+        if not self.ray:
+            return fn(*args)
+        remote = self._remote.get((fn, num_returns))
+        if remote is None:
+            remote = self._ray.remote(num_cpus=1, max_retries=2, num_returns=num_returns)(fn)
+            self._remote[(fn, num_returns)] = remote
+        return remote.remote(*args)
+
+    def put(self, value):
+        return self._ray.put(value) if self.ray else value
+
+    def get(self, ref):
+        if not self.ray:
+            return ref
+        try:
+            return self._ray.get(ref)
+        except self._ray.exceptions.RayTaskError as exc:
+            cause = getattr(exc, "cause", None)
+            if isinstance(cause, BaseException):
+                raise cause from None
+            raise
+
+    def wait_one(self, refs: list):
+        if not self.ray:
+            return refs[0]
+        ready, _ = self._ray.wait(refs, num_returns=1)
+        return ready[0]
+
+
+def _split_analysis(analysis: FileAnalysis) -> tuple[np.ndarray | None, tuple]:
+    """The small part the driver needs (hashes, band keys, sizes), and the whole analysis."""
+    driver = (analysis.exact.hashes if analysis.exact is not None else None,
+              analysis.band_keys, analysis.has_signature, analysis.nbytes, analysis.sources,
+              analysis.shingles, len(analysis.ids))
+    return driver, analysis
+
+
+def run_dedupe(cfg: DedupeConfig, progress: bool = True) -> RunSummary:
+    validate(cfg)
+    d = cfg.dedupe
+    started = time.perf_counter()
+    # absolute local paths: Ray workers may not share the driver's working directory
+    inputs = [p if is_remote(p) else os.path.abspath(p) for p in expand_globs(cfg.documents)]
+    for path in inputs:
+        if f"/{d.document_dir}/" not in f"/{path}":
+            raise UserError(f"{path} has no `{d.document_dir}/` path component (dedupe.document_dir)")
+    if d.file_partition and d.num_partitions > 1:
+        import xxhash
+
+        inputs = [p for p in inputs if xxhash.xxh3_64_intdigest(p.encode()) % d.num_partitions == d.partition_index]
+    name = attribute_set_name(cfg)
+    outputs = {p: attribute_path(p, name, d.document_dir) for p in inputs}
+    done = {p: (not cfg.ignore_existing) and exists(outputs[p]) for p in inputs}
+    summary = RunSummary(stage="dedupe")
+    summary_path = outputs[inputs[0]].split(f"/attributes/{name}/")[0] + f"/attributes/{name}/.summary-dedupe.json" \
+        if f"/attributes/{name}/" in outputs[inputs[0]] else None
+
+    bf = open_filter(cfg) if _wants_exact(cfg) else None
+    read_only = cfg.bloom_filter.read_only
+    in_filter = set(bf.meta.get("inserted_files", [])) if bf is not None else set()
+    if bf is not None and not read_only:
+        again = [p for p in inputs if not done[p] and p in in_filter]
+        if again and in_filter <= set(again):
+            # the filter holds nothing but the files being redone: start from an empty one
+            log.warning("redoing every file the Bloom filter %s was built from: starting a new filter",
+                        cfg.bloom_filter.file)
+            bf = BloomFilter(m=bf.m, k=bf.k, segments=bf.segments)
+            in_filter, again = set(), []
+        if again:
+            raise UserError(f"the Bloom filter {cfg.bloom_filter.file} already holds the keys of {len(again)} "
+                            f"file(s) to process (e.g. {again[0]}): re-checking them would flag everything; "
+                            "delete the filter file (or use --bloom_filter.read_only) to redo them")
+    # exact: what each file needs: "full" (check + write), "insert" (restore keys of a finished
+    # file the filter lacks), or nothing
+    exact_action = {}
+    for p in inputs:
+        if bf is None:
+            exact_action[p] = None
+        elif not done[p]:
+            exact_action[p] = "full"
+        elif not read_only and p not in in_filter:
+            exact_action[p] = "insert"
+        else:
+            exact_action[p] = None
+    needs_map = [p for p in inputs if exact_action[p] or (not done[p]) or d.minhash is not None]
+    if d.minhash is not None and all(done.values()):
+        needs_map = []
+    for p in inputs:
+        if done[p] and p not in needs_map:
+            summary.add(FileResult(path=p, skipped_existing=True))
+    if not needs_map:
+        _finish(summary, started, summary_path, progress)
+        return summary
+
+    bands = rows = 0
+    if d.minhash is not None:
+        from dolma_tools.dedupe.minhash import choose_bands
+
+        bands, rows = choose_bands(d.minhash.num_perm, d.minhash.jaccard_threshold, d.minhash.bands, d.minhash.rows)
+        summary.extra["minhash"] = {"bands": bands, "rows": rows, "num_perm": d.minhash.num_perm}
+    eval_filter = None
+    if d.decontaminate is not None:
+        from dolma_tools.dedupe.decontaminate import build_eval_filter
+
+        eval_filter, sizes = build_eval_filter(d.decontaminate.eval_sets, d.decontaminate.ngram_length,
+                                               d.decontaminate.false_positive_rate)
+        summary.extra["eval_sets"] = sizes
+
+    tasks = _Tasks(cfg)
+    host = FilterHost(bf, use_actors=tasks.ray) if bf is not None else None
+    ef = tasks.put(eval_filter) if eval_filter is not None else None
+
+    def analyze(path):
+        return tasks.submit(_analyze_split, cfg, exact_action[path] is not None, bands, rows, ef, path, num_returns=2)
+
+    pending = {p: analyze(p) for p in needs_map}
+    driver_parts: dict[str, tuple] = {}
+    flags: dict[str, np.ndarray] = {}
+    order = list(needs_map)
+    remaining = list(needs_map)
+    while remaining:
+        if d.deterministic or not tasks.ray:
+            path = remaining.pop(0)
+        else:
+            refs = {pending[p][0]: p for p in remaining}
+            path = refs[tasks.wait_one(list(refs))]
+            remaining.remove(path)
+        driver = tasks.get(pending[path][0])
+        driver_parts[path] = driver
+        if host is not None and exact_action[path] is not None and driver[0] is not None:
+            flags[path] = host.add_and_check(driver[0], insert=not read_only)
+    if bf is not None and not read_only:
+        bf = host.collect()
+        bf.meta["inserted_files"] = sorted(in_filter | {p for p in needs_map if exact_action[p]})
+        if cfg.bloom_filter.file:
+            bf.save(cfg.bloom_filter.file)
+        summary.extra["bloom_filter"] = describe(bf)
+    elif host is not None:
+        host.collect()
+
+    minhash_rows: dict[str, tuple] = {}
+    if d.minhash is not None:
+        minhash_rows = _cluster(cfg, order, driver_parts, summary)
+
+    writes = {}
+    for p in order:
+        if done[p]:
+            summary.add(FileResult(path=p, skipped_existing=True))
+            continue
+        writes[p] = tasks.submit(write_file, cfg, outputs[p], pending[p][1], flags.get(p), minhash_rows.get(p))
+    for p in order:
+        if p in writes:
+            summary.add(tasks.get(writes[p]))
+    _finish(summary, started, summary_path, progress)
+    return summary
+
+
+def _analyze_split(cfg, want_exact, bands, rows, eval_filter, path):
+    return _split_analysis(analyze_file(cfg, want_exact, bands, rows, eval_filter, path))
+
+
+def _cluster(cfg: DedupeConfig, order: list[str], parts: dict[str, tuple], summary: RunSummary) -> dict[str, tuple]:
+    from dolma_tools.dedupe import minhash as mh
+
+    m = cfg.dedupe.minhash
+    counts = [parts[p][6] for p in order]
+    offsets = np.concatenate(([0], np.cumsum(counts)))
+    keys = np.concatenate([parts[p][1] for p in order]) if order else np.zeros((0, 1), np.uint64)
+    has = np.concatenate([parts[p][2] for p in order])
+    doc_ids = np.flatnonzero(has)
+    edges = mh.candidate_edges(keys[doc_ids], doc_ids) if len(doc_ids) else np.zeros((0, 2), np.int64)
+    candidates = len(edges)
+    if m.verify and len(edges):
+        shingles = [s for p in order for s in parts[p][5]]
+        keep = np.array([mh.jaccard(shingles[a], shingles[b]) >= m.jaccard_threshold for a, b in edges], dtype=bool)
+        edges = edges[keep]
+    total = int(offsets[-1])
+    cluster = mh.connected_clusters(total, edges)
+    size = np.bincount(cluster, minlength=total)[cluster]
+    is_member = size > 1
+    is_duplicate = is_member & (cluster != np.arange(total))
+    nbytes = np.concatenate([parts[p][3] for p in order])
+    sources = [s for p in order for s in parts[p][4]]
+    per_source: dict[str, dict[str, int]] = {}
+    for i in np.flatnonzero(is_duplicate):
+        entry = per_source.setdefault(sources[i], {"documents": 0, "bytes": 0})
+        entry["documents"] += 1
+        entry["bytes"] += int(nbytes[i])
+    summary.extra["minhash"].update({
+        "candidate_pairs": int(candidates), "verified_pairs": int(len(edges)) if m.verify else None,
+        "clusters": int(len(np.unique(cluster[is_member]))), "documents_in_clusters": int(is_member.sum()),
+        "documents_flagged": int(is_duplicate.sum()), "bytes_flagged": int(nbytes[is_duplicate].sum()),
+        "per_source": per_source})
+    out = {}
+    for i, p in enumerate(order):
+        lo, hi = offsets[i], offsets[i + 1]
+        c = np.where(is_member[lo:hi], cluster[lo:hi], -1)
+        out[p] = (c, is_duplicate[lo:hi])
+    return out
+
+
+def _finish(summary: RunSummary, started: float, summary_path: str | None, progress: bool) -> None:
+    summary.seconds = time.perf_counter() - started
+    finish(summary, summary_path, progress)
+    if progress and "minhash" in summary.extra and "clusters" in summary.extra["minhash"]:
+        stats = summary.extra["minhash"]
+        print(f"  minhash: {stats['clusters']:,} clusters, {stats['documents_flagged']:,} documents "
+              f"({stats['bytes_flagged']:,} bytes) flagged, bands={stats['bands']} rows={stats['rows']}",
+              file=sys.stderr)
+        for source, entry in sorted(stats["per_source"].items()):
+            print(f"    {source or '(no source)'}: {entry['documents']:,} documents, {entry['bytes']:,} bytes",
+                  file=sys.stderr)

@@ -1,0 +1,102 @@
+"""Triton plumbing shared by the kernel files: optional import, launch-time choice of the
+interpreter, portable launch settings for CUDA and ROCm.
+
+CPU runs need `TRITON_INTERPRET=1` set before triton is first imported (triton decorates its own
+library functions, `tl.sum` and friends, once at import). `kernel` wraps `triton.jit` so that a
+GPU launch can be autotuned while the interpreter runs only the first config (fast CPU checks).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+try:  # triton is an optional dependency (the `train` extra); the torch references work without it
+    import triton
+    import triton.language as tl
+
+    HAS_TRITON = True
+except ImportError:  # pragma: no cover - exercised only where triton is missing
+    HAS_TRITON = False
+
+    class _Constexpr:  # stands in for `tl.constexpr` in annotations so the kernel files still import
+        pass
+
+    class _TL:
+        constexpr = _Constexpr
+
+    tl = _TL()
+    triton = None
+
+
+def interpreting() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0") == "1"
+
+
+def use_triton(t: torch.Tensor) -> bool:
+    """Launch a Triton kernel on this tensor? On a GPU, or on CPU under the interpreter;
+    anything else (CPU without TRITON_INTERPRET) takes the torch reference instead."""
+    return HAS_TRITON and (t.is_cuda or (t.device.type == "cpu" and interpreting()))
+
+
+def is_hip() -> bool:
+    return torch.version.hip is not None
+
+
+def max_warps() -> int:
+    """Largest num_warps for a 1024-thread block: 32 warps of 32 on CUDA, 16 wavefronts of 64 on ROCm."""
+    return 16 if is_hip() else 32
+
+
+def warps_for(block: int) -> int:
+    """num_warps for a row kernel over `block` elements (about 8-16 elements per thread)."""
+    warps = 4 if block < 2048 else 8 if block < 8192 else 16 if block < 32768 else 32
+    return min(warps, max_warps())
+
+
+def next_pow2(n: int) -> int:
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+class kernel:  # noqa: N801 - used like a decorator, as `triton.jit` is
+    """`@kernel` or `@kernel(configs=[triton.Config(...)], key=[...])`, launched as `fn[grid](...)`.
+
+    With configs, a GPU launch is autotuned over them; the interpreter runs the first one only,
+    so CPU checks stay fast. Configs must be valid on CUDA and ROCm (num_warps <= 16).
+    """
+
+    def __init__(self, fn=None, *, configs=None, key=None):
+        self.configs, self.key = configs, key or []
+        self._fn = None
+        self._built = {}
+        if fn is not None:
+            self._fn = fn
+
+    def __call__(self, fn):  # decorator-with-arguments form
+        self._fn = fn
+        return self
+
+    def _build(self, interp: bool):
+        if not HAS_TRITON:
+            raise RuntimeError("triton is not installed: use the torch kernels (--kernels torch)")
+        if interp not in self._built:
+            if interp:
+                from triton.runtime.interpreter import InterpretedFunction
+
+                built = InterpretedFunction(self._fn)
+            else:
+                built = triton.runtime.jit.JITFunction(self._fn)
+                if self.configs:
+                    built = triton.autotune(self.configs, key=self.key)(built)
+            self._built[interp] = built
+        return self._built[interp]
+
+    def __getitem__(self, grid):
+        interp = interpreting()
+        built = self._build(interp)
+        if interp and self.configs:
+            meta = dict(self.configs[0].kwargs)
+            launcher = built[grid(meta) if callable(grid) else grid]
+            return lambda *args, **kwargs: launcher(*args, **meta, **kwargs)
+        return built[grid]

@@ -1,0 +1,149 @@
+"""Non-parametric LayerNorm (OLMo-1: no weight, no bias, eps 1e-5), optionally fused with the
+residual add that precedes it: `s = x + residual; y = layer_norm(s)`.
+
+Statistics are fp32 whatever the input dtype; inputs and outputs keep their dtype (bf16 in
+training). One program normalises one row of `d_model` elements held in registers, so the
+forward reads x (and the residual) once and writes s and y once; the backward reads s and dy
+(and the incoming gradient of s) once and writes one gradient shared by x and the residual.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._compat import kernel, next_pow2, tl, use_triton, warps_for
+
+MAX_FUSED = 65536  # widest row held in registers; wider rows use the reference
+
+
+@kernel
+def _ln_fwd_kernel(X, R, S, Y, MEAN, RSTD, stride_x, stride_r, stride_s, stride_y, N, eps,
+                   HAS_RES: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < N
+    x = tl.load(X + row * stride_x + cols, mask=mask, other=0.0)
+    if HAS_RES:
+        r = tl.load(R + row * stride_r + cols, mask=mask, other=0.0)
+        # round the sum to the stream dtype first: the statistics are those of the stored s
+        s = (x.to(tl.float32) + r.to(tl.float32)).to(S.dtype.element_ty)
+        tl.store(S + row * stride_s + cols, s, mask=mask)
+        x = s
+    x = x.to(tl.float32)
+    mean = tl.sum(x, axis=0) / N
+    xc = tl.where(mask, x - mean, 0.0)
+    var = tl.sum(xc * xc, axis=0) / N
+    rstd = 1.0 / tl.sqrt(var + eps)
+    tl.store(Y + row * stride_y + cols, (xc * rstd).to(Y.dtype.element_ty), mask=mask)
+    tl.store(MEAN + row, mean)
+    tl.store(RSTD + row, rstd)
+
+
+@kernel
+def _ln_bwd_kernel(S, DY, DS, DX, MEAN, RSTD, stride_s, stride_dy, stride_ds, stride_dx, N,
+                   HAS_DS: tl.constexpr, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < N
+    s = tl.load(S + row * stride_s + cols, mask=mask, other=0.0).to(tl.float32)
+    dy = tl.load(DY + row * stride_dy + cols, mask=mask, other=0.0).to(tl.float32)
+    mean = tl.load(MEAN + row)
+    rstd = tl.load(RSTD + row)
+    xhat = tl.where(mask, (s - mean) * rstd, 0.0)
+    c1 = tl.sum(xhat * dy, axis=0) / N
+    c2 = tl.sum(dy, axis=0) / N
+    dx = (dy - (xhat * c1 + c2)) * rstd
+    if HAS_DS:  # gradient reaching s directly (the residual stream) joins here
+        dx += tl.load(DS + row * stride_ds + cols, mask=mask, other=0.0).to(tl.float32)
+    tl.store(DX + row * stride_dx + cols, dx.to(DX.dtype.element_ty), mask=mask)
+
+
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    t = t.reshape(-1, t.shape[-1])
+    return t if t.stride(-1) == 1 else t.contiguous()
+
+
+def _forward(x2, r2, eps):
+    M, N = x2.shape
+    dtype = x2.dtype if r2 is None else torch.promote_types(x2.dtype, r2.dtype)
+    s = None if r2 is None else torch.empty((M, N), dtype=dtype, device=x2.device)
+    y = torch.empty((M, N), dtype=dtype, device=x2.device)
+    mean = torch.empty(M, dtype=torch.float32, device=x2.device)
+    rstd = torch.empty(M, dtype=torch.float32, device=x2.device)
+    block = next_pow2(N)
+    _ln_fwd_kernel[(M,)](x2, x2 if r2 is None else r2, y if s is None else s, y, mean, rstd,
+                         x2.stride(0), 0 if r2 is None else r2.stride(0), 0 if s is None else s.stride(0),
+                         y.stride(0), N, eps, HAS_RES=r2 is not None, BLOCK=block, num_warps=warps_for(block))
+    return s, y, mean, rstd
+
+
+def _backward(s2, dy, ds, mean, rstd):
+    M, N = s2.shape
+    dy = _rows(dy)
+    ds = None if ds is None else _rows(ds)
+    dx = torch.empty((M, N), dtype=s2.dtype, device=s2.device)
+    block = next_pow2(N)
+    _ln_bwd_kernel[(M,)](s2, dy, dy if ds is None else ds, dx, mean, rstd, s2.stride(0), dy.stride(0),
+                         0 if ds is None else ds.stride(0), dx.stride(0), N,
+                         HAS_DS=ds is not None, BLOCK=block, num_warps=warps_for(block))
+    return dx
+
+
+class LayerNormFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, eps):
+        x2 = _rows(x)
+        _, y, mean, rstd = _forward(x2, None, eps)
+        ctx.save_for_backward(x2, mean, rstd)
+        return y.view(x.shape)
+
+    @staticmethod
+    def backward(ctx, dy):
+        x2, mean, rstd = ctx.saved_tensors
+        return _backward(x2, dy, None, mean, rstd).view(dy.shape), None
+
+
+class AddLayerNormFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, residual, eps):
+        s, y, mean, rstd = _forward(_rows(x), _rows(residual), eps)
+        ctx.save_for_backward(s, mean, rstd)
+        ctx.dtypes = (x.dtype, residual.dtype)
+        return s.view(x.shape), y.view(x.shape)
+
+    @staticmethod
+    def backward(ctx, ds, dy):
+        s, mean, rstd = ctx.saved_tensors
+        if dy is None:
+            dx = _rows(ds).to(s.dtype)
+        else:
+            dx = _backward(s, dy, ds, mean, rstd)
+        dx = dx.view(ds.shape if ds is not None else dy.shape)
+        return dx.to(ctx.dtypes[0]), dx.to(ctx.dtypes[1]), None
+
+
+def layer_norm(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    """Non-parametric LayerNorm over the last dim; fp32 statistics; output in x.dtype."""
+    if x.shape[-1] > MAX_FUSED or x.numel() == 0 or not use_triton(x):
+        return layer_norm_reference(x, eps)
+    return LayerNormFunction.apply(x, eps)
+
+
+def add_layer_norm(x: torch.Tensor, residual: torch.Tensor, eps: float = 1e-5):
+    """(s, y) with s = x + residual and y = layer_norm(s), in one pass over memory."""
+    if x.shape != residual.shape:
+        raise ValueError(f"add_layer_norm: x {tuple(x.shape)} and residual {tuple(residual.shape)} differ")
+    if x.shape[-1] > MAX_FUSED or x.numel() == 0 or not use_triton(x):
+        return add_layer_norm_reference(x, residual, eps)
+    return AddLayerNormFunction.apply(x, residual, eps)
+
+
+def layer_norm_reference(x: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
+    compute = torch.promote_types(x.dtype, torch.float32)  # fp32 statistics (fp64 for a float64 check)
+    return F.layer_norm(x.to(compute), (x.shape[-1],), eps=eps).to(x.dtype)
+
+
+def add_layer_norm_reference(x: torch.Tensor, residual: torch.Tensor, eps: float = 1e-5):
+    s = x + residual
+    return s, layer_norm_reference(s, eps)

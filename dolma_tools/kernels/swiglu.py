@@ -1,0 +1,93 @@
+"""SwiGLU straight from OLMo's fused `ff_proj` output.
+
+`ff` is [..., 2h]: the first half is "up" (the value), the second half is "gate", and
+`y = silu(gate) * up`. The kernels index the two halves of each row in place, so neither half
+is ever copied out, and the backward writes the gradient of `ff` as one [..., 2h] tensor, the
+layout `ff_proj`'s backward wants. Only `ff` is saved for the backward (eager PyTorch also
+keeps silu(gate)). Math is fp32 in registers; one rounding to the output dtype.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ._compat import kernel, tl, triton, use_triton
+
+# Elementwise, memory-bound: tune the tile per GPU; every config is valid on CUDA and ROCm.
+_CONFIGS = [
+    triton.Config({"BLOCK": 1024}, num_warps=4),
+    triton.Config({"BLOCK": 2048}, num_warps=8),
+    triton.Config({"BLOCK": 4096}, num_warps=8),
+    triton.Config({"BLOCK": 512}, num_warps=2),
+] if triton is not None else None
+
+
+@kernel(configs=_CONFIGS, key=["H"])
+def _swiglu_fwd_kernel(FF, Y, stride_ff, stride_y, H, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < H
+    up = tl.load(FF + row * stride_ff + cols, mask=mask, other=0.0).to(tl.float32)
+    gate = tl.load(FF + row * stride_ff + H + cols, mask=mask, other=0.0).to(tl.float32)
+    sig = 1.0 / (1.0 + tl.exp(-gate))
+    tl.store(Y + row * stride_y + cols, (gate * sig * up).to(Y.dtype.element_ty), mask=mask)
+
+
+@kernel(configs=_CONFIGS, key=["H"])
+def _swiglu_bwd_kernel(FF, DY, DFF, stride_ff, stride_dy, stride_dff, H, BLOCK: tl.constexpr):
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < H
+    up = tl.load(FF + row * stride_ff + cols, mask=mask, other=0.0).to(tl.float32)
+    gate = tl.load(FF + row * stride_ff + H + cols, mask=mask, other=0.0).to(tl.float32)
+    dy = tl.load(DY + row * stride_dy + cols, mask=mask, other=0.0).to(tl.float32)
+    sig = 1.0 / (1.0 + tl.exp(-gate))
+    d_up = dy * gate * sig
+    d_gate = dy * up * sig * (1.0 + gate * (1.0 - sig))
+    tl.store(DFF + row * stride_dff + cols, d_up.to(DFF.dtype.element_ty), mask=mask)
+    tl.store(DFF + row * stride_dff + H + cols, d_gate.to(DFF.dtype.element_ty), mask=mask)
+
+
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    t = t.reshape(-1, t.shape[-1])
+    return t if t.stride(-1) == 1 else t.contiguous()
+
+
+def _grid(M, H):
+    return lambda meta: (M, triton.cdiv(H, meta["BLOCK"]))
+
+
+class SwiGLUFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, ff):
+        ff2 = _rows(ff)
+        M, H = ff2.shape[0], ff2.shape[1] // 2
+        y = torch.empty((M, H), dtype=ff.dtype, device=ff.device)
+        _swiglu_fwd_kernel[_grid(M, H)](ff2, y, ff2.stride(0), y.stride(0), H)
+        ctx.save_for_backward(ff2)
+        ctx.shape = ff.shape
+        return y.view(*ff.shape[:-1], H)
+
+    @staticmethod
+    def backward(ctx, dy):
+        (ff2,) = ctx.saved_tensors
+        M, H = ff2.shape[0], ff2.shape[1] // 2
+        dy2 = _rows(dy)
+        dff = torch.empty_like(ff2)
+        _swiglu_bwd_kernel[_grid(M, H)](ff2, dy2, dff, ff2.stride(0), dy2.stride(0), dff.stride(0), H)
+        return dff.view(ctx.shape)
+
+
+def swiglu(ff: torch.Tensor) -> torch.Tensor:
+    """silu(gate) * up for ff = [up | gate] along the last dim (OLMo's halves)."""
+    if ff.shape[-1] % 2:
+        raise ValueError(f"swiglu: the last dim of ff must be even (up | gate), got {ff.shape[-1]}")
+    if ff.numel() == 0 or not use_triton(ff):
+        return swiglu_reference(ff)
+    return SwiGLUFunction.apply(ff)
+
+
+def swiglu_reference(ff: torch.Tensor) -> torch.Tensor:
+    up, gate = ff.chunk(2, dim=-1)
+    return F.silu(gate) * up

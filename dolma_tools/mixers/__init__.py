@@ -1,0 +1,1 @@
+"""`dolma mix`: filters (JSONPath, jq, Python), span replacement, sampling and sharded output."""

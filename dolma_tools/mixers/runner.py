@@ -1,0 +1,345 @@
+"""`dolma mix`: streams of documents + attributes -> filtered, span-replaced, sampled shards.
+
+Flow: validate the config and compile every pattern (errors before work starts); list inputs and
+check that every attribute file exists; with `target_mix`, a measuring pass over all files
+finds each stream's rate; then one Ray task per input file writes staged parts; finally each
+stream's parts are numbered into shards and a summary with per-stream counts and achieved
+proportions is printed and written to `<output.path>/.summary-mix.json`.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import orjson
+import xxhash
+
+from dolma_tools.errors import UserError
+from dolma_tools.io.files import AtomicWriter, exists
+from dolma_tools.io.paths import expand_globs
+from dolma_tools.mixers.config import MixConfig, StreamConfig, validate
+from dolma_tools.mixers.sampling import (HASH_BUCKETS, Rate, bucket_of, estimated_tokens, plan_target_mix,
+                                         stream_rate, unit_hash)
+from dolma_tools.mixers.streams import CompiledStream, attribute_files, kept_documents
+from dolma_tools.mixers.writer import (SORT_OPTIONS, PartWriter, finalize, join, read_manifest, remove_staging,
+                                       staging_dir, write_manifest)
+from dolma_tools.runtime import FileResult, RunSummary, map_in_parallel, run_files
+
+log = logging.getLogger("dolma_tools.mix")
+
+
+@dataclass
+class StreamPlan:
+    config: StreamConfig
+    inputs: list[str]
+    attributes: list[list[str | None]]  # per input: attribute files (None: missing, allowed)
+    rate: Rate = field(default_factory=Rate)
+
+
+@dataclass
+class MixPlan:
+    cfg: MixConfig
+    streams: list[StreamPlan]
+    fingerprint: str = ""
+
+    def tasks(self) -> dict[str, tuple[int, int]]:
+        return {task_key(s.config.name, path): (i, j)
+                for i, s in enumerate(self.streams) for j, path in enumerate(s.inputs)}
+
+
+def task_key(stream: str, path: str) -> str:
+    return f"{path} [{stream}]"
+
+
+# Compiled patterns are built once per stream in each worker process, not per document or file.
+_COMPILED: dict[tuple[str, int], CompiledStream] = {}
+
+
+def compiled_stream(plan: MixPlan, index: int) -> CompiledStream:
+    key = (plan.fingerprint, index)
+    stream = _COMPILED.get(key)
+    if stream is None:
+        stream = _COMPILED[key] = CompiledStream.build(plan.streams[index].config)
+    return stream
+
+
+def part_prefix(stream: StreamConfig, index: int, path: str) -> str:
+    slug = xxhash.xxh3_64_hexdigest(path.encode())[:8]
+    return join(staging_dir(stream.output.path, stream.name), f"{index:06d}-{slug}")
+
+
+def _seed_for(seed: int, *parts: object) -> int:
+    return xxhash.xxh3_64_intdigest("\x1f".join(map(str, (seed, *parts))).encode())
+
+
+class _Shuffler:
+    """A bounded random-replacement buffer: each new line evicts a random buffered one."""
+
+    def __init__(self, writer: PartWriter, size: int, seed: int | None) -> None:
+        self.writer = writer
+        self.size = size
+        self.rng = random.Random(seed) if seed is not None else None
+        self.buffer: list[bytes] = []
+
+    def add(self, line: bytes) -> None:
+        if self.rng is None:
+            self.writer.write(line)
+        elif len(self.buffer) < self.size:
+            self.buffer.append(line)
+        else:
+            i = self.rng.randrange(self.size)
+            self.writer.write(self.buffer[i])
+            self.buffer[i] = line
+
+    def flush(self) -> None:
+        if self.rng is not None:
+            self.rng.shuffle(self.buffer)
+            for line in self.buffer:
+                self.writer.write(line)
+            self.buffer = []
+
+
+def mix_file(plan: MixPlan, key: str) -> FileResult:
+    """Process one input file of one stream into staged parts and a manifest."""
+    s_index, f_index = plan.tasks()[key]
+    splan = plan.streams[s_index]
+    cfg, stream = plan.cfg, splan.config
+    path = splan.inputs[f_index]
+    compiled = compiled_stream(plan, s_index)
+    result = FileResult(path=path)
+    prefix = part_prefix(stream, f_index, path)
+    writer = PartWriter(prefix, stream.output.max_size_in_bytes, stream.output.format,
+                        stream.compression.output)
+    shuffle_seed = _seed_for(cfg.seed, stream.name, f_index, os.path.basename(path)) if cfg.shuffle else None
+    shuffler = _Shuffler(writer, cfg.shuffle_buffer, shuffle_seed)
+    rate, seed, name = splan.rate, cfg.seed, stream.name
+    kept = out_docs = out_bytes = removed_sampling = 0
+    dumps = orjson.dumps
+    counters: dict = {}
+    try:
+        for doc, _line, text_bytes in kept_documents(compiled, path, result, cfg.strict,
+                                                     splan.attributes[f_index], counters):
+            kept += 1
+            copies = 1 if rate.is_identity else rate.copies(unit_hash(seed, doc["id"]))
+            if copies == 0:
+                removed_sampling += 1
+                continue
+            line = dumps(doc, option=SORT_OPTIONS)
+            for _ in range(copies):
+                shuffler.add(line)
+            out_docs += copies
+            out_bytes += text_bytes * copies
+        shuffler.flush()
+        parts = writer.close()
+    except BaseException:
+        writer.discard()
+        raise
+    for counter, value in (("documents_in", result.documents), ("kept_by_filters", kept),
+                           ("removed.sampling", removed_sampling), ("documents_out", out_docs),
+                           ("text_bytes_out", out_bytes)):
+        if value or counter in ("documents_in", "documents_out"):
+            counters[f"{name}.{counter}"] = counters.get(f"{name}.{counter}", 0) + value
+    write_manifest(prefix + ".done.json", {"input": path, "parts": parts, "counters": counters,
+                                           "skipped_lines": result.skipped, "errors": result.errors})
+    return result
+
+
+def measure_file(plan: MixPlan, item: tuple[int, int]) -> np.ndarray:
+    """Kept text bytes of one file, bucketed by document hash (for target_mix)."""
+    s_index, f_index = item
+    splan = plan.streams[s_index]
+    compiled = compiled_stream(plan, s_index)
+    result = FileResult(path=splan.inputs[f_index])
+    histogram = np.zeros(HASH_BUCKETS, dtype=np.int64)
+    seed = plan.cfg.seed
+    for doc, _line, text_bytes in kept_documents(compiled, splan.inputs[f_index], result, plan.cfg.strict,
+                                                 splan.attributes[f_index], {}):
+        histogram[bucket_of(unit_hash(seed, doc["id"]))] += text_bytes
+    return histogram
+
+
+# ---------------------------------------------------------------------------------------------
+# Planning
+
+
+def _find_attributes(stream: StreamConfig, inputs: list[str], allow_missing: bool) -> list[list[str | None]]:
+    out: list[list[str | None]] = []
+    missing: list[str] = []
+    for path in inputs:
+        files: list[str | None] = []
+        for apath in attribute_files(path, stream.attributes):
+            if exists(apath):
+                files.append(apath)
+            else:
+                missing.append(apath)
+                files.append(None)
+        out.append(files)
+    if missing:
+        message = (f"stream {stream.name!r}: {len(missing)} attribute file(s) missing, e.g. {missing[0]} "
+                   f"(run `dolma tag`/`dolma dedupe` for them, fix `attributes`, or set "
+                   f"allow_missing_attributes: true to mix without them)")
+        if not allow_missing:
+            raise UserError(message)
+        log.warning(message)
+    return out
+
+
+def build_plan(cfg: MixConfig) -> MixPlan:
+    validate(cfg)
+    streams = []
+    for stream in cfg.streams:
+        CompiledStream.build(stream)  # pattern errors surface now, with the pattern in the message
+        inputs = expand_globs(stream.documents)
+        streams.append(StreamPlan(config=stream, inputs=inputs,
+                                  attributes=_find_attributes(stream, inputs, cfg.allow_missing_attributes),
+                                  rate=stream_rate(stream.sample, stream.upsample)))
+    fingerprint = xxhash.xxh3_64_hexdigest(orjson.dumps(
+        {"config": asdict(cfg), "inputs": [s.inputs for s in streams]}, default=str))
+    return MixPlan(cfg=cfg, streams=streams, fingerprint=fingerprint)
+
+
+def solve_rates(plan: MixPlan) -> dict:
+    """The measuring pass of `target_mix`; sets each stream's rate and returns what it measured."""
+    cfg = plan.cfg
+    items = [(i, j) for i, s in enumerate(plan.streams) for j in range(len(s.inputs))]
+    histograms = map_in_parallel(functools.partial(measure_file, plan), items, cfg)
+    measured = {s.config.name: np.zeros(HASH_BUCKETS, dtype=np.int64) for s in plan.streams}
+    for (i, _), hist in zip(items, histograms):
+        measured[plan.streams[i].config.name] += hist
+    total_bytes = cfg.total_bytes
+    if cfg.total_tokens is not None:
+        total_bytes = cfg.total_tokens * 4.0
+    rates, aimed = plan_target_mix(measured, cfg.target_mix, total_bytes)
+    for splan in plan.streams:
+        splan.rate = rates[splan.config.name]
+    return {"measured_text_bytes": {k: int(v.sum()) for k, v in measured.items()}, "target_text_bytes": aimed}
+
+
+# ---------------------------------------------------------------------------------------------
+# Running
+
+
+def _stream_fingerprint(plan: MixPlan, splan: StreamPlan) -> str:
+    data = {"stream": asdict(splan.config), "inputs": splan.inputs, "rate": asdict(splan.rate),
+            "seed": plan.cfg.seed, "shuffle": plan.cfg.shuffle, "buffer": plan.cfg.shuffle_buffer}
+    return xxhash.xxh3_64_hexdigest(orjson.dumps(data, default=str))
+
+
+def _done_marker(stream: StreamConfig) -> str:
+    return join(stream.output.path, f".mix-{stream.name}.done.json")
+
+
+def run_mix(cfg: MixConfig, progress: bool = True) -> dict:
+    start = time.perf_counter()
+    plan = build_plan(cfg)
+    extra: dict = {}
+    if cfg.target_mix:
+        extra = solve_rates(plan)
+    todo_streams = []
+    finished: dict[str, dict] = {}
+    for splan in plan.streams:
+        marker = read_manifest(_done_marker(splan.config)) if not cfg.ignore_existing else None
+        if marker and marker.get("fingerprint") == _stream_fingerprint(plan, splan):
+            finished[splan.config.name] = marker
+        else:
+            todo_streams.append(splan)
+    tasks = plan.tasks()
+    keys = [task_key(s.config.name, p) for s in todo_streams for p in s.inputs]
+
+    def staged(key: str) -> bool:
+        s_index, f_index = tasks[key]
+        splan = plan.streams[s_index]
+        return exists(part_prefix(splan.config, f_index, splan.inputs[f_index]) + ".done.json")
+
+    if keys:
+        run_files("mix", keys, functools.partial(mix_file, plan), cfg, is_done=staged, progress=progress)
+    for splan in todo_streams:
+        finished[splan.config.name] = _finalize_stream(plan, splan)
+    report = _report(plan, finished, extra, time.perf_counter() - start)
+    for path in sorted({s.config.output.path for s in plan.streams}):
+        with AtomicWriter(join(path, ".summary-mix.json"), compression="") as out:
+            out.write(orjson.dumps(report, option=orjson.OPT_INDENT_2))
+    if progress:
+        for line in report_lines(report):
+            print(line, file=sys.stderr)
+    return report
+
+
+def _finalize_stream(plan: MixPlan, splan: StreamPlan) -> dict:
+    stream = splan.config
+    parts, counters, skipped, errors = [], {}, 0, []
+    for f_index, path in enumerate(splan.inputs):
+        manifest = read_manifest(part_prefix(stream, f_index, path) + ".done.json")
+        if manifest is None:  # pragma: no cover - run_files raised before we get here
+            raise UserError(f"mix: {path} was not processed")
+        parts.extend(manifest["parts"])
+        for k, v in manifest["counters"].items():
+            counters[k] = counters.get(k, 0) + v
+        skipped += manifest.get("skipped_lines", 0)
+        errors.extend(manifest.get("errors", [])[: max(0, 20 - len(errors))])
+    shards = finalize(stream.output.path, stream.name, parts, stream.output.max_size_in_bytes,
+                      stream.output.format, stream.compression.output)
+    remove_staging(stream.output.path, stream.name)
+    prefix = stream.name + "."
+    marker = {"fingerprint": _stream_fingerprint(plan, splan), "shards": shards,
+              "counters": {k[len(prefix):]: v for k, v in counters.items() if k.startswith(prefix)},
+              "skipped_lines": skipped, "errors": errors, "rate": splan.rate.expected}
+    with AtomicWriter(_done_marker(stream), compression="") as out:
+        out.write(orjson.dumps(marker, option=orjson.OPT_INDENT_2))
+    return marker
+
+
+def _report(plan: MixPlan, finished: dict[str, dict], extra: dict, seconds: float) -> dict:
+    streams = {}
+    total_bytes = sum(m["counters"].get("text_bytes_out", 0) for m in finished.values()) or 1
+    weight = sum(plan.cfg.target_mix.values()) if plan.cfg.target_mix else 0
+    for splan in plan.streams:
+        name = splan.config.name
+        marker = finished[name]
+        c = marker["counters"]
+        out_bytes = c.get("text_bytes_out", 0)
+        entry = {
+            "documents_in": c.get("documents_in", 0),
+            "kept_by_filters": c.get("kept_by_filters", 0),
+            "removed": {k[len("removed."):]: v for k, v in sorted(c.items()) if k.startswith("removed.")},
+            "spans_replaced": c.get("spans_replaced", 0),
+            "documents_out": c.get("documents_out", 0),
+            "text_bytes_out": out_bytes,
+            "estimated_tokens_out": round(estimated_tokens(out_bytes)),
+            "proportion": round(out_bytes / total_bytes, 6),
+            "rate": marker.get("rate", 1.0),
+            "skipped_lines": marker.get("skipped_lines", 0),
+            "shards": marker["shards"],
+        }
+        if c.get("pattern_errors"):
+            entry["pattern_errors"] = c["pattern_errors"]
+        if weight:
+            entry["target_proportion"] = round(plan.cfg.target_mix[name] / weight, 6)
+        if marker.get("errors"):
+            entry["errors"] = marker["errors"]
+        streams[name] = entry
+    return {"stage": "mix", "seconds": round(seconds, 2), "seed": plan.cfg.seed, "streams": streams, **extra}
+
+
+def report_lines(report: dict) -> list[str]:
+    lines = [f"mix: {len(report['streams'])} stream(s) in {report['seconds']:.1f}s"]
+    for name, s in report["streams"].items():
+        target = f" (target {s['target_proportion']:.2%})" if "target_proportion" in s else ""
+        lines.append(f"  {name}: {s['documents_in']:,} in, {s['kept_by_filters']:,} kept by filters, "
+                     f"{s['documents_out']:,} out, {s['text_bytes_out']:,} text bytes, "
+                     f"~{s['estimated_tokens_out']:,} tokens, {s['proportion']:.2%} of the mix{target}, "
+                     f"{len(s['shards'])} shard(s)")
+        for reason, n in s["removed"].items():
+            lines.append(f"    removed by {reason}: {n:,}")
+        if s.get("spans_replaced"):
+            lines.append(f"    spans replaced: {s['spans_replaced']:,}")
+        if s.get("skipped_lines"):
+            lines.append(f"    skipped bad lines: {s['skipped_lines']:,}")
+    return lines

@@ -1,0 +1,196 @@
+"""Output shards: per-input parts written in parallel, then numbered `<stream>-NNNN.jsonl.gz`.
+
+Each input file (one Ray task) writes its kept documents into *parts* under a staging directory
+`<output.path>/.staging-<stream>/`, cutting a part when its compressed size reaches
+`max_size_in_bytes`, and records them in a small manifest (the resume marker). When every file
+is done, `finalize` walks the parts in input order and packs consecutive ones into shards of at
+most `max_size_in_bytes` (a gzip or zstd stream may be concatenated, so small parts are joined
+byte for byte without recompressing), named `<stream>-0000.jsonl.gz`, `<stream>-0001...`.
+The shards therefore depend on the inputs and the config, never on the number of workers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from typing import Iterable
+
+import orjson
+
+from dolma_tools.io.documents import JsonlWriter, write_parquet
+from dolma_tools.io.files import AtomicWriter, exists, is_remote, local_path, open_raw
+
+STAGING = ".staging-"
+SORT_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE
+
+
+def codec(compression: str | None) -> str:
+    if compression is None:
+        return "gz"
+    return {"gzip": "gz", "zstd": "zst"}.get(compression, compression)
+
+
+def shard_suffix(fmt: str, compression: str | None) -> str:
+    if fmt == "parquet":
+        return ".parquet"
+    ext = codec(compression)
+    return ".jsonl" + (f".{ext}" if ext else "")
+
+
+def staging_dir(output_path: str, stream: str) -> str:
+    return f"{output_path.rstrip('/')}/{STAGING}{stream}"
+
+
+def join(*parts: str) -> str:
+    return "/".join(p.rstrip("/") for p in parts)
+
+
+class PartWriter:
+    """Writes serialized JSONL lines into size-capped parts `<prefix>-<k>.<suffix>`."""
+
+    def __init__(self, prefix: str, max_bytes: int, fmt: str, compression: str | None) -> None:
+        self.prefix = prefix
+        self.max_bytes = max_bytes
+        self.fmt = fmt
+        self.compression = codec(compression)
+        self.suffix = shard_suffix(fmt, compression)
+        self.parts: list[dict] = []
+        self._writer: AtomicWriter | None = None
+        self._rows: list[bytes] = []
+        self._row_bytes = 0
+        self._count = 0
+
+    def _open(self) -> None:
+        path = f"{self.prefix}-{len(self.parts):04d}{self.suffix}"
+        self.parts.append({"path": path, "documents": 0, "bytes": 0})
+        if self.fmt != "parquet":
+            self._writer = JsonlWriter(path, compression=self.compression)
+        self._count = 0
+
+    def write(self, line: bytes) -> None:
+        if self.fmt == "parquet":
+            if not self._rows:
+                self._open()
+            self._rows.append(line)
+            self._row_bytes += len(line)
+            self.parts[-1]["documents"] += 1
+            if self._row_bytes >= self.max_bytes:
+                self._flush_parquet()
+            return
+        if self._writer is None:
+            self._open()
+        self._writer.stream.write(line)
+        self._count += 1
+        # the compressed count lags by the compressor's buffer; check it every few documents
+        if self._count % 64 == 0 and self._writer.compressed_bytes >= self.max_bytes:
+            self._close_jsonl()
+
+    def _close_jsonl(self) -> None:
+        if self._writer is not None:
+            self._writer.commit()
+            self.parts[-1]["documents"] = self._count
+            self.parts[-1]["bytes"] = self._writer.compressed_bytes
+            self._writer = None
+
+    def _flush_parquet(self) -> None:
+        if self._rows:
+            path = self.parts[-1]["path"]
+            write_parquet_rows(path, self._rows)
+            self.parts[-1]["bytes"] = self._row_bytes if is_remote(path) else os.path.getsize(local_path(path))
+            self._rows, self._row_bytes = [], 0
+
+    def close(self) -> list[dict]:
+        if self.fmt == "parquet":
+            self._flush_parquet()
+        else:
+            self._close_jsonl()
+        return self.parts
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.discard()
+            self._writer = None
+
+
+def write_parquet_rows(path: str, lines: list[bytes]) -> None:
+    """Rows keep their nested values when Arrow can type them; otherwise nested values are JSON text."""
+    import pyarrow as pa
+
+    records = [orjson.loads(line) for line in lines]
+    try:
+        write_parquet(path, records)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        flat = [{k: (orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v) for k, v in r.items()}
+                for r in records]
+        write_parquet(path, flat)
+
+
+def _shard_name(output_path: str, stream: str, index: int, suffix: str) -> str:
+    return join(output_path, f"{stream}-{index:04d}{suffix}")
+
+
+def pack_parts(parts: list[dict], max_bytes: int, concatenable: bool) -> list[list[dict]]:
+    """Consecutive parts grouped into shards of at most `max_bytes` (one part per shard otherwise)."""
+    groups: list[list[dict]] = []
+    size = 0
+    for part in parts:
+        if part["documents"] == 0:
+            continue
+        if groups and concatenable and size + part["bytes"] <= max_bytes:
+            groups[-1].append(part)
+            size += part["bytes"]
+        else:
+            groups.append([part])
+            size = part["bytes"]
+    return groups
+
+
+def finalize(output_path: str, stream: str, parts: Iterable[dict], max_bytes: int, fmt: str,
+             compression: str | None) -> list[str]:
+    """Turn staged parts (in input order) into numbered shards; returns the shard paths."""
+    suffix = shard_suffix(fmt, compression)
+    groups = pack_parts(list(parts), max_bytes, concatenable=fmt != "parquet")
+    shards = []
+    for index, group in enumerate(groups):
+        target = _shard_name(output_path, stream, index, suffix)
+        if len(group) == 1 and not is_remote(target):
+            os.replace(local_path(group[0]["path"]), local_path(target))
+        else:
+            with AtomicWriter(target, compression="") as out:
+                for part in group:
+                    with open_raw(part["path"], "rb") as src:
+                        shutil.copyfileobj(src, out.stream, 1 << 20)
+        shards.append(target)
+    _remove_stale_shards(output_path, stream, suffix, len(shards))
+    return shards
+
+
+def _remove_stale_shards(output_path: str, stream: str, suffix: str, count: int) -> None:
+    """Shards numbered past this run's last one are leftovers of an earlier, larger run."""
+    if is_remote(output_path) or not os.path.isdir(local_path(output_path)):
+        return
+    pattern = re.compile(rf"{re.escape(stream)}-(\d{{4,}}){re.escape(suffix)}")
+    for name in os.listdir(local_path(output_path)):
+        match = pattern.fullmatch(name)
+        if match and int(match.group(1)) >= count:
+            os.remove(os.path.join(local_path(output_path), name))
+
+
+def remove_staging(output_path: str, stream: str) -> None:
+    path = staging_dir(output_path, stream)
+    if is_remote(path):
+        return  # object stores: parts were moved shard by shard; leftovers are harmless
+    shutil.rmtree(local_path(path), ignore_errors=True)
+
+
+def read_manifest(path: str) -> dict | None:
+    if not exists(path):
+        return None
+    with open_raw(path, "rb") as fh:
+        return orjson.loads(fh.read())
+
+
+def write_manifest(path: str, data: dict) -> None:
+    with AtomicWriter(path, compression="") as out:
+        out.write(orjson.dumps(data, option=orjson.OPT_INDENT_2))

@@ -1,0 +1,1 @@
+"""`dolma stats`: a one-pass corpus report (map: collectors, reduce: merge, output: report)."""

@@ -1,0 +1,192 @@
+"""`dolma stats`: map every document file to a partial, reduce the partials, write the report.
+
+Map: one Ray task per document file writes `<output>/partials/<key>.pkl` (resumable: a file whose
+partial exists is skipped unless --ignore_existing). Reduce: groups of partials merge in parallel
+Ray tasks, then the group results merge in file order in the driver, so the report is the same
+whatever the number of workers.
+
+`dolma stat --attributes GLOB` (no --documents) keeps Dolma's attribute-histogram behaviour.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import math
+import os
+import sys
+import time
+
+import orjson
+
+from dolma_tools.config import to_dict
+from dolma_tools.errors import UserError
+from dolma_tools.io.documents import iter_raw_lines, parse_line
+from dolma_tools.io.files import AtomicWriter, exists, is_remote, local_path
+from dolma_tools.io.paths import expand_globs
+from dolma_tools.runtime import FileResult, map_in_parallel, run_files
+from dolma_tools.stats.attributes import (AttributeHistograms, console_tables, histograms_of_file,
+                                          summaries)
+from dolma_tools.stats.collectors import (ContaminationIndex, build_eval_set, collect_file, language_model,
+                                          load_tokenizer, pii_finder, toxicity_model, url_of)
+from dolma_tools.stats.config import StatsConfig
+from dolma_tools.stats.merge import load_partial, merge_all, merge_partial_files, save_partial
+from dolma_tools.stats.report import build_report, render_html
+
+# options that change a partial's content (others, e.g. processes, do not)
+_RUNTIME_KEYS = {"processes", "ray_address", "ignore_existing", "strict", "retries", "debug", "dryrun",
+                 "work_dir", "documents", "output", "html", "keep_partials", "bins", "total", "seed", "top_k"}
+
+
+def partial_path(cfg: StatsConfig, document: str) -> str:
+    settings = {k: v for k, v in to_dict(cfg).items() if k not in _RUNTIME_KEYS}
+    key = hashlib.sha1(orjson.dumps({"path": document, "settings": settings},
+                                    option=orjson.OPT_SORT_KEYS)).hexdigest()[:20]
+    return f"{cfg.output.rstrip('/')}/partials/{key}.pkl"
+
+
+def stats_file(cfg: StatsConfig, contamination: ContaminationIndex | None, path: str) -> FileResult:
+    result = FileResult(path=path)
+    partial = collect_file(cfg, path, contamination, on_bad_line=lambda bad: result.bad_line(bad, cfg.strict))
+    result.documents = partial.documents
+    result.add("characters", partial.characters)
+    result.add("bytes", partial.bytes)
+    save_partial(partial, partial_path(cfg, path))
+    return result
+
+
+def _check_resources(cfg: StatsConfig) -> None:
+    """Fail before any work when a model, tokenizer or option is unusable."""
+    if cfg.language.enable:
+        language_model(cfg.language.model)
+    if cfg.toxicity.enable:
+        toxicity_model()
+    if cfg.tokenizer:
+        load_tokenizer(cfg.tokenizer)
+    if cfg.pii and pii_finder() is None:
+        print("warning: PII counting unavailable (dolma_tools.taggers.pii missing); the pii section is null",
+              file=sys.stderr)
+    if any(n < 1 for n in cfg.ngrams.sizes):
+        raise UserError("--ngrams.sizes must be positive integers")
+    if cfg.ngrams.width & (cfg.ngrams.width - 1):
+        raise UserError(f"--ngrams.width must be a power of two, got {cfg.ngrams.width}")
+    if cfg.batch_size < 1:
+        raise UserError("--batch_size must be at least 1")
+
+
+def _contamination_index(cfg: StatsConfig) -> ContaminationIndex | None:
+    if not cfg.decontaminate:
+        return None
+    from dolma_tools.evalsets import load_eval_texts
+
+    sets = [build_eval_set(name, load_eval_texts(name), cfg.contamination.ngram) for name in cfg.decontaminate]
+    return ContaminationIndex(sets, cfg.contamination.ngram)
+
+
+def lookup_documents(files: list[str], rows: set[tuple[int, int]], snippet: int = 200) -> dict:
+    """{(file index, line): {id, url, text}} for a few documents (examples of duplicate clusters)."""
+    out: dict = {}
+    by_file: dict[int, set[int]] = {}
+    for f, line in rows:
+        by_file.setdefault(f, set()).add(line)
+    for f, lines in sorted(by_file.items()):
+        last = max(lines)
+        for line, raw in iter_raw_lines(files[f]):
+            if line in lines and not isinstance(raw, Exception) and isinstance(raw, bytes):
+                doc = parse_line(files[f], line, raw)
+                if isinstance(doc, dict):
+                    text = doc.get("text") if isinstance(doc.get("text"), str) else ""
+                    url = url_of(doc) if isinstance(doc.get("id"), str) else None
+                    out[(f, line)] = {"id": doc.get("id"), "url": url, "text": text[:snippet]}
+            if line >= last:
+                break
+    return out
+
+
+def run_stats(cfg: StatsConfig, progress: bool = True) -> dict:
+    if not cfg.documents:
+        if cfg.attributes:
+            return run_attribute_stat(cfg)
+        raise UserError("give --documents GLOB (corpus report) or --attributes GLOB (attribute histograms)")
+    if not cfg.output:
+        raise UserError("missing --output DIR (where report.json and report.html go)")
+    started = time.perf_counter()
+    inputs = expand_globs(cfg.documents)
+    _check_resources(cfg)
+    contamination = _contamination_index(cfg)
+    process = functools.partial(stats_file, cfg, contamination)
+    summary = run_files("stats", inputs, process, cfg,
+                        is_done=lambda doc: exists(partial_path(cfg, doc)),
+                        summary_path=f"{cfg.output.rstrip('/')}/.summary-stats.json", progress=progress)
+    mapped = time.perf_counter()
+    partial = reduce_partials([partial_path(cfg, doc) for doc in inputs], cfg)
+    seconds = time.perf_counter() - started
+    run = {"seconds": round(seconds, 3), "map_seconds": round(mapped - started, 3),
+           "mb_per_second": round(partial.bytes / 1e6 / seconds, 3) if seconds else None,
+           "files_failed": summary.files_failed}
+    report = build_report(partial, top_k=cfg.top_k, ngram_top=cfg.ngrams.top_k, ngram_bottom=cfg.ngrams.bottom_k,
+                          contamination_sets=contamination.sets if contamination else None,
+                          contamination_n=cfg.contamination.ngram, toxicity_threshold=cfg.toxicity.threshold,
+                          lookup=lambda rows: lookup_documents(partial.files, rows), run=run)
+    write_report(report, cfg.output, html=cfg.html)
+    if not cfg.keep_partials:
+        _remove_partials(cfg, inputs)
+    json_path = f"{cfg.output.rstrip('/')}/report.json"
+    print(f"stats: {partial.documents:,} documents, {partial.bytes / 1e6:,.1f} MB of text in {seconds:.1f}s "
+          f"({run['mb_per_second']} MB/s)", file=sys.stderr)
+    print(f"report: {json_path}" + (f" and {cfg.output.rstrip('/')}/report.html" if cfg.html else ""))
+    return report
+
+
+def reduce_partials(paths: list[str], cfg: StatsConfig):
+    """Merge partial files: groups in parallel (Ray), then the groups in order."""
+    if cfg.debug or len(paths) <= 4:
+        return merge_all([load_partial(p) for p in paths])
+    groups_wanted = max(1, min(len(paths) // 2, 2 * (cfg.processes or os.cpu_count() or 1)))
+    size = math.ceil(len(paths) / groups_wanted)
+    groups = [paths[i:i + size] for i in range(0, len(paths), size)]
+    return merge_all(map_in_parallel(merge_partial_files, groups, cfg))
+
+
+def write_report(report: dict, output: str, html: bool = True) -> None:
+    root = output.rstrip("/")
+    with AtomicWriter(f"{root}/report.json", compression="") as out:
+        out.write(orjson.dumps(report, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+    if html:
+        with AtomicWriter(f"{root}/report.html", compression="") as out:
+            out.write(render_html(report).encode("utf-8"))
+
+
+def _remove_partials(cfg: StatsConfig, inputs: list[str]) -> None:
+    if is_remote(cfg.output):
+        return  # left in place on object stores; harmless, and they let a re-run resume
+    for doc in inputs:
+        path = local_path(partial_path(cfg, doc))
+        if os.path.exists(path):
+            os.remove(path)
+    directory = local_path(f"{cfg.output.rstrip('/')}/partials")
+    if os.path.isdir(directory) and not os.listdir(directory):
+        os.rmdir(directory)
+
+
+# ----------------------------------------------------------------------------------------------
+# Dolma's `stat`
+
+
+def run_attribute_stat(cfg: StatsConfig) -> dict:
+    """Histograms of attribute scores and span lengths; console tables; optional summaries file."""
+    files = expand_globs(cfg.attributes, what="attributes")
+    parts = map_in_parallel(functools.partial(histograms_of_file, regex=cfg.regex), files, cfg)
+    hists = AttributeHistograms()
+    for part in parts:
+        hists.merge(part)
+    print(console_tables(hists, bins=10, total=cfg.total))
+    records = summaries(hists, cfg.bins)
+    if cfg.output:
+        from dolma_tools.io.documents import JsonlWriter
+
+        with JsonlWriter(f"{cfg.output.rstrip('/')}/summaries.jsonl.gz") as out:
+            for record in records:
+                out.write_record(record)
+        print(f"summaries: {cfg.output.rstrip('/')}/summaries.jsonl.gz", file=sys.stderr)
+    return {"summaries": records, "total_count": hists.total_count, "total_sum": hists.total_sum}

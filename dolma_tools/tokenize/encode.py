@@ -1,0 +1,138 @@
+"""Documents -> token ids, Dolma's way, many documents per call.
+
+Per document (reference-dolma.md §10.1): the text is stripped and empty texts are skipped by the
+caller; it is encoded without the tokenizer's template; BOS is prepended when set and not already
+first; EOS is appended when set and not already last. The pad id is never written.
+
+Dolma calls the tokenizer once per document; here a whole batch goes through one
+`encode_batch_fast` call (no offsets), and the ids of the batch come back as one flat array.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+import tokenizers
+
+from dolma_tools.errors import UserError
+from dolma_tools.tokenize.tokenizers import ResolvedTokenizer, tokenizer_from_resolved
+
+# A paragraph is a run of newlines and the line that follows (the first keeps only leading ones).
+_PARAGRAPH = re.compile(r"(?:^\n*|\n+)[^\n]*")
+
+
+@dataclass(frozen=True)
+class EncodingSettings:
+    """Everything that decides the ids of a document; built once in the driver."""
+
+    tokenizer: ResolvedTokenizer
+    eos_token_id: int | None
+    bos_token_id: int | None
+    dtype: str
+    encode_special_tokens: bool = False
+    segment_before_tokenization: bool = False
+    refresh: int = 0  # documents between tokenizer rebuilds; 0 = never
+
+
+def _adds_prefix_space(config: dict) -> bool:
+    """Whether the tokenizer puts a space before a sequence (then paragraph pieces need fixing)."""
+    pre = config.get("pre_tokenizer") or {}
+    pres = pre.get("pretokenizers", []) if pre.get("type") == "Sequence" else [pre]
+    if any(p.get("add_prefix_space", False) for p in pres if isinstance(p, dict)):
+        return True
+    norm = config.get("normalizer") or {}
+    norms = norm.get("normalizers", []) if norm.get("type") == "Sequence" else [norm]
+    return any(isinstance(n, dict) and n.get("type") == "Prepend" for n in norms)
+
+
+class DocumentEncoder:
+    """One per worker process and settings: owns the tokenizer and rebuilds it every `refresh` docs."""
+
+    def __init__(self, settings: EncodingSettings) -> None:
+        self.settings = settings
+        self.limit = int(np.iinfo(settings.dtype).max)
+        self._since_refresh = 0
+        self._tokenizer = self._build()
+        self._prefix = (_adds_prefix_space(orjson.loads(self._tokenizer.to_str()))
+                        if settings.segment_before_tokenization else False)
+
+    def _build(self) -> tokenizers.Tokenizer:
+        tok = tokenizer_from_resolved(self.settings.tokenizer)
+        tok.encode_special_tokens = self.settings.encode_special_tokens
+        tok.no_truncation()
+        tok.no_padding()
+        return tok
+
+    def _maybe_refresh(self, n_docs: int) -> None:
+        self._since_refresh += n_docs
+        if self.settings.refresh and self._since_refresh >= self.settings.refresh:
+            # tokenizers grows memory over long runs (huggingface/tokenizers#1495); a new
+            # instance gives it back. The ids do not change.
+            self._tokenizer = self._build()
+            self._since_refresh = 0
+
+    def _encode_texts(self, texts: list[str]) -> list[list[int]]:
+        if not self.settings.segment_before_tokenization:
+            return [e.ids for e in self._tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
+        pieces: list[str] = []
+        spans: list[tuple[int, int]] = []
+        for text in texts:
+            start = len(pieces)
+            for i, match in enumerate(_PARAGRAPH.finditer(text)):
+                pieces.append((" " if self._prefix and i > 0 else "") + match.group())
+            spans.append((start, len(pieces)))
+        encoded = [e.ids for e in self._tokenizer.encode_batch_fast(pieces, add_special_tokens=False)]
+        out = []
+        for start, end in spans:
+            ids: list[int] = []
+            for pos in range(start, end):
+                ids.extend(encoded[pos][1:] if self._prefix and pos > start else encoded[pos])
+            out.append(ids)
+        return out
+
+    def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(flat ids in `dtype`, per-document lengths) for already stripped, non-empty texts.
+
+        A text whose encoding is empty gets length 0 (the caller drops it).
+        """
+        bos, eos = self.settings.bos_token_id, self.settings.eos_token_id
+        flat: list[int] = []
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        for i, ids in enumerate(self._encode_texts(texts)):
+            if not ids:
+                continue
+            if bos is not None and ids[0] != bos:
+                flat.append(bos)
+                lengths[i] += 1
+            flat.extend(ids)
+            lengths[i] += len(ids)
+            if eos is not None and ids[-1] != eos:
+                flat.append(eos)
+                lengths[i] += 1
+        self._maybe_refresh(len(texts))
+        wide = np.array(flat, dtype=np.int64)
+        if wide.size and int(wide.max()) > self.limit:
+            raise UserError(f"token id {int(wide.max())} does not fit dtype {self.settings.dtype} "
+                            f"(max {self.limit}): use a wider --dtype")
+        return wide.astype(self.settings.dtype), lengths
+
+
+_ENCODERS: dict[EncodingSettings, DocumentEncoder] = {}
+
+
+def encoder_for(settings: EncodingSettings, parallel: bool) -> DocumentEncoder:
+    """The process's encoder for these settings (the tokenizer is built once per worker).
+
+    `parallel=False` keeps the Rust tokenizer to one thread, for runs with one worker per core.
+    """
+    if not parallel:
+        os.environ["TOKENIZERS_PARALLELISM"] = "false"
+    encoder = _ENCODERS.get(settings)
+    if encoder is None:
+        _ENCODERS.clear()
+        encoder = _ENCODERS[settings] = DocumentEncoder(settings)
+    return encoder
