@@ -22,7 +22,8 @@ import orjson
 
 from dolma_tools.config import RuntimeConfig
 from dolma_tools.errors import DataError, RetryableError, UserError
-from dolma_tools.io.files import AtomicWriter
+from dolma_tools.io.files import AtomicWriter, local_path, remove_stale_temporaries
+from dolma_tools.runtime.locks import check_writable, destination_lock
 from dolma_tools.runtime.results import FileResult, RunSummary
 
 log = logging.getLogger("dolma_tools")
@@ -113,8 +114,22 @@ class _Progress:
 
 def run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, *,
               is_done: Callable[[str], bool] | None = None, summary_path: str | None = None,
-              progress: bool = True) -> RunSummary:
-    """Run `process` on every input file; raise UserError if any file failed for good."""
+              progress: bool = True, output_root: str | None = None) -> RunSummary:
+    """Run `process` on every input file; raise UserError if any file failed for good.
+
+    `output_root`, when given, is checked for writability and locked against concurrent runs
+    before any work starts; temporaries a killed run left there are removed.
+    """
+    if output_root is not None:
+        check_writable(output_root)
+        with destination_lock(output_root):
+            remove_stale_temporaries(local_path(output_root))
+            return _run_files(stage, inputs, process, cfg, is_done, summary_path, progress)
+    return _run_files(stage, inputs, process, cfg, is_done, summary_path, progress)
+
+
+def _run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: RuntimeConfig,
+               is_done: Callable[[str], bool] | None, summary_path: str | None, progress: bool) -> RunSummary:
     summary = RunSummary(stage=stage)
     todo: list[str] = []
     for path in inputs:
