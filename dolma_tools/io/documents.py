@@ -69,7 +69,13 @@ def parse_line(path: str, line: int, raw: bytes) -> dict | BadLine:
     try:
         value = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        reason = "invalid UTF-8" if "utf-8" in str(exc).lower() else f"malformed JSON ({exc})"
+        message = str(exc)
+        if "utf-8" in message.lower():
+            reason = "invalid UTF-8"
+        elif "surrogate" in message:
+            reason = f"lone surrogate escape in a string, not valid Unicode ({message})"
+        else:
+            reason = f"malformed JSON ({message})"
         return BadLine(path, line, reason)
     if not isinstance(value, dict):
         return BadLine(path, line, f"expected a JSON object, got {type(value).__name__}")

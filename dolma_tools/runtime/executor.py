@@ -124,7 +124,11 @@ def run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: Runtim
         check_writable(output_root)
         with destination_lock(output_root):
             remove_stale_temporaries(local_path(output_root))
-            return _run_files(stage, inputs, process, cfg, is_done, summary_path, progress)
+            try:
+                return _run_files(stage, inputs, process, cfg, is_done, summary_path, progress)
+            finally:
+                # a worker killed mid-file leaves its temporary behind; the retry wrote the output
+                remove_stale_temporaries(local_path(output_root))
     return _run_files(stage, inputs, process, cfg, is_done, summary_path, progress)
 
 
