@@ -14,6 +14,9 @@ DEV_CORPUS = SHARED / "corpora" / "dev" / "documents"
 DEMO_CORPUS = ROOT / "demo" / "corpus" / "documents"
 DATA = ROOT / "tests" / "data"
 
+# Triton chooses its interpreter at import time: without a GPU, run kernels on the CPU interpreter.
+if not (os.path.exists("/dev/nvidia0") or os.path.exists("/dev/kfd")):
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("DOLMA_TOOLS_RAY_OBJECT_STORE_BYTES", str(256 * 1024 * 1024))
 os.environ.setdefault("RAY_DEDUP_LOGS", "0")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")

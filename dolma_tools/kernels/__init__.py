@@ -33,10 +33,12 @@ class KernelOps:
 
 
 def default_backend() -> str:
-    """`triton` when a CUDA/ROCm device is present, else `torch`."""
+    """`triton` when a CUDA/ROCm device and triton are present, else `torch`."""
     import torch
 
-    return "triton" if torch.cuda.is_available() else "torch"
+    from ._compat import HAS_TRITON
+
+    return "triton" if torch.cuda.is_available() and HAS_TRITON else "torch"
 
 
 def get_ops(backend: str | None = None) -> KernelOps:
@@ -54,6 +56,11 @@ def get_ops(backend: str | None = None) -> KernelOps:
     if backend == "triton":
         import torch
 
+        from ._compat import HAS_TRITON
+
+        if not HAS_TRITON:
+            raise UserError("--kernels triton needs the triton package (pip install 'dolma-tools[train]'); "
+                            "or use --kernels torch")
         if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
             raise UserError("--kernels triton needs a CUDA/ROCm GPU (or TRITON_INTERPRET=1 for a slow CPU check); "
                             "use --kernels torch on CPU")

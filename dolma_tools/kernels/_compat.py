@@ -81,14 +81,9 @@ class kernel:  # noqa: N801 - used like a decorator, as `triton.jit` is
         if not HAS_TRITON:
             raise RuntimeError("triton is not installed: use the torch kernels (--kernels torch)")
         if interp not in self._built:
-            if interp:
-                from triton.runtime.interpreter import InterpretedFunction
-
-                built = InterpretedFunction(self._fn)
-            else:
-                built = triton.runtime.jit.JITFunction(self._fn)
-                if self.configs:
-                    built = triton.autotune(self.configs, key=self.key)(built)
+            built = triton.jit(self._fn)  # reads TRITON_INTERPRET now, at the first launch
+            if self.configs and not interp:
+                built = triton.autotune(self.configs, key=self.key)(built)
             self._built[interp] = built
         return self._built[interp]
 

@@ -1,0 +1,27 @@
+"""Launch settings stay within both vendors' limits (1024 threads: 32 x 32 on CUDA, 16 x 64 on ROCm)."""
+
+import torch
+
+from dolma_tools.kernels import _compat
+
+
+def test_warp_cap_on_rocm(monkeypatch):
+    monkeypatch.setattr(torch.version, "hip", "6.2.0", raising=False)
+    assert _compat.max_warps() == 16
+    assert all(_compat.warps_for(block) <= 16 for block in (256, 2048, 8192, 32768, 65536))
+
+
+def test_warp_cap_on_cuda(monkeypatch):
+    monkeypatch.setattr(torch.version, "hip", None, raising=False)
+    assert _compat.max_warps() == 32
+    assert _compat.warps_for(65536) == 32
+
+
+def test_autotune_configs_portable():
+    from dolma_tools.kernels.swiglu import _CONFIGS
+
+    assert _CONFIGS and all(c.num_warps <= 8 for c in _CONFIGS)
+
+
+def test_next_pow2():
+    assert [_compat.next_pow2(n) for n in (1, 2, 3, 64, 65, 11008)] == [1, 2, 4, 64, 128, 16384]
