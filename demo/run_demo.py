@@ -46,23 +46,14 @@ STEPS: list[tuple[str, list[str]]] = [
 ]
 
 
-def materialise_configs() -> None:
-    """The YAML configs in demo/configs use `{OUT}`; write resolved copies beside the outputs."""
-    target = OUT / "configs"
-    target.mkdir(parents=True, exist_ok=True)
-    for path in CONFIGS.glob("*.yaml"):
-        (target / path.name).write_text(path.read_text().replace("{OUT}", str(OUT)))
-
-
 def main() -> int:
     if OUT.exists():
         shutil.rmtree(OUT)
     shutil.copytree(ROOT / "corpus", CORPUS)
-    materialise_configs()
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false", "RAY_DEDUP_LOGS": "0"}
+    # the configs in demo/configs locate outputs with Dolma's ${oc.env:DEMO_OUT} resolver
+    env = {**os.environ, "DEMO_OUT": str(OUT), "TOKENIZERS_PARALLELISM": "false", "RAY_DEDUP_LOGS": "0"}
     started = time.time()
     for title, argv in STEPS:
-        argv = [a.replace(str(CONFIGS), str(OUT / "configs")) for a in argv]
         print(f"\n==> {title}\n    dolma {' '.join(argv)}", flush=True)
         t0 = time.time()
         result = subprocess.run([DOLMA, *argv], env=env)

@@ -116,10 +116,11 @@ def check_python_expression(source: str) -> ast.Expression:
 def compile_python(source: str) -> Callable[[dict], Any]:
     """An evaluator for one expression; names are the document's top-level fields."""
     code = compile(check_python_expression(source), "<filter>", "eval")
-    env = {"__builtins__": {}, **SAFE_FUNCTIONS}
+    env = {**SAFE_FUNCTIONS, "__builtins__": {}}
 
     def evaluate(doc: dict) -> Any:
-        return eval(code, env, doc)  # noqa: S307 - whitelisted AST, no builtins
+        # one flat scope (generator expressions see globals, not eval's locals); env wins
+        return eval(code, {**doc, **env})  # noqa: S307 - whitelisted AST, no builtins
     return evaluate
 
 

@@ -189,7 +189,7 @@ class _Parser:
             self.pos += 1
             return "multi", _wildcard
         if token is not None and token[0] == "num" and token[1].lstrip("-").isdigit():
-            self.pos += 1  # `.0` is a key in jsonpath-rust, but Dolma's configs only use it as an index
+            self.pos += 1  # `.0` names the key "0"
             return "one", ("key", token[1])
         _, name = self.take(kind="name")
         return "one", ("key", name)

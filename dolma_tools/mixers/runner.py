@@ -30,7 +30,7 @@ from dolma_tools.mixers.sampling import (HASH_BUCKETS, Rate, bucket_of, estimate
 from dolma_tools.mixers.streams import CompiledStream, attribute_files, kept_documents
 from dolma_tools.mixers.writer import (SORT_OPTIONS, PartWriter, finalize, join, read_manifest, remove_staging,
                                        staging_dir, write_manifest)
-from dolma_tools.runtime import FileResult, RunSummary, map_in_parallel, run_files
+from dolma_tools.runtime import FileResult, map_in_parallel, run_files
 
 log = logging.getLogger("dolma_tools.mix")
 
@@ -50,8 +50,13 @@ class MixPlan:
     fingerprint: str = ""
 
     def tasks(self) -> dict[str, tuple[int, int]]:
-        return {task_key(s.config.name, path): (i, j)
+        """task key -> (stream index, file index); built once per process."""
+        cached = self.__dict__.get("_tasks")
+        if cached is None:
+            cached = self.__dict__["_tasks"] = {
+                task_key(s.config.name, path): (i, j)
                 for i, s in enumerate(self.streams) for j, path in enumerate(s.inputs)}
+        return cached
 
 
 def task_key(stream: str, path: str) -> str:
