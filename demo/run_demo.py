@@ -37,12 +37,15 @@ STEPS: list[tuple[str, list[str]]] = [
         "stats", "--documents", f"{OUT}/mixed/*.jsonl.gz", "--tokenizer", "allenai/gpt-neox-olmo-dolma-v1_5",
         "--decontaminate", "arc_easy", "--output", f"{OUT}/report", "--processes", PROCESSES]),
     ("train: a tiny OLMo for a few steps", [
-        "train", "--shards", f"{OUT}/tokens/*.npy", "--model", "tiny", "--seq-len", "128",
-        "--global-batch-size", "8", "--micro-batch-size", "4", "--max-steps", "20", "--lr", "3e-3",
-        "--warmup-steps", "2", "--save-folder", f"{OUT}/train", "--save-every", "10", "--eval-every", "10",
-        "--device", "cpu"]),
+        "train", "--shards", f"{OUT}/tokens/*.npy", "--model", "tiny", "--seq-len", "64",
+        "--global-batch-size", "8", "--micro-batch-size", "8", "--lr", "3e-3", "--warmup-steps", "2",
+        "--max-steps", "10", "--save-folder", f"{OUT}/train", "--save-every", "5", "--eval-every", "5",
+        "--eval-shards", f"{OUT}/tokens/part-0-*.npy", "--eval-batches", "1", "--eval-tasks", "arc_easy",
+        "--eval-limit", "10", "--device", "cpu", "--cpu-threads", "1"]),
+    ("inspect: the documents of the last batch", [
+        "train", "inspect-batch", "--step", "10", "--save-folder", f"{OUT}/train"]),
     ("export: the trained model to Hugging Face format", [
-        "train", "export", f"{OUT}/train/latest", "--to", f"{OUT}/hf-model"]),
+        "train", "export", f"{OUT}/train/step10", "--to", f"{OUT}/hf-model"]),
 ]
 
 

@@ -43,10 +43,20 @@ def _take(args: list[str], flag: str) -> tuple[str | None, list[str]]:
 
 
 def run_training(config_path: str | None, args: list[str]) -> None:
+    import os
+
     from dolma_tools.train.config import TrainConfig
+
+    cfg = build_config(TrainConfig, config_path, args)
+    if cfg.nproc_per_node > 1 and "RANK" not in os.environ:
+        from dolma_tools.train.launch import launch_ranks  # no torch import in the launcher
+
+        cfg.validate(cfg.nproc_per_node)
+        launch_ranks(cfg)
+        return
     from dolma_tools.train.trainer import run_train
 
-    run_train(build_config(TrainConfig, config_path, args))
+    run_train(cfg)
 
 
 def run_inspect_batch(config_path: str | None, args: list[str]) -> None:
@@ -60,7 +70,8 @@ def run_inspect_batch(config_path: str | None, args: list[str]) -> None:
     if cfg.step < 1:
         raise UserError("--step counts optimizer steps from 1")
     instances = ShardInstances(expand_shards(cfg.shards), cfg.seq_len)
-    rows = describe_batch(instances, cfg.order_seed, cfg.global_batch_size, cfg.step, cfg.nproc_per_node)
+    rows = describe_batch(instances, cfg.order_seed, cfg.global_batch_size, cfg.step,
+                          cfg.ranks or cfg.nproc_per_node)
     if cfg.json:
         for row in rows:
             click.echo(json.dumps(row))

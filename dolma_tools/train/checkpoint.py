@@ -17,14 +17,14 @@ import json
 import os
 import re
 import shutil
+import warnings
 from pathlib import Path
 
 import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch.distributed.checkpoint.state_dict import (
-    StateDictOptions, get_model_state_dict, get_optimizer_state_dict, set_model_state_dict,
-    set_optimizer_state_dict)
+    get_model_state_dict, get_optimizer_state_dict, set_model_state_dict, set_optimizer_state_dict)
 
 from dolma_tools.errors import UserError
 
@@ -117,7 +117,9 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module,
 def load_full_model_state(path: str | Path, model: torch.nn.Module) -> None:
     """Load a checkpoint's weights into an unsharded model in this single process (export)."""
     state = {"model": model.state_dict()}
-    dcp.load(state, checkpoint_id=str(Path(path) / "model_and_optim"), no_dist=True)
+    with warnings.catch_warnings():  # "assuming the intent is to load in a single process": it is
+        warnings.simplefilter("ignore", UserWarning)
+        dcp.load(state, checkpoint_id=str(Path(path) / "model_and_optim"), no_dist=True)
     model.load_state_dict(state["model"])
 
 
@@ -127,7 +129,9 @@ def save_model_only(path: str | Path, model: torch.nn.Module, config: dict) -> P
     tmp = path.with_name(path.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "train").mkdir(parents=True)
-    dcp.save({"model": model.state_dict()}, checkpoint_id=str(tmp / "model_and_optim"), no_dist=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        dcp.save({"model": model.state_dict()}, checkpoint_id=str(tmp / "model_and_optim"), no_dist=True)
     (tmp / "config.json").write_text(json.dumps({**config, "has_optimizer": False}, indent=2))
     if path.exists():
         shutil.rmtree(path)
@@ -136,4 +140,4 @@ def save_model_only(path: str | Path, model: torch.nn.Module, config: dict) -> P
 
 
 __all__ = ["save_checkpoint", "load_checkpoint", "latest_checkpoint", "list_checkpoints",
-           "load_full_model_state", "save_model_only", "read_checkpoint_config", "StateDictOptions"]
+           "load_full_model_state", "save_model_only", "read_checkpoint_config"]

@@ -45,6 +45,7 @@ class TrainConfig:
     device: Literal["auto", "cpu", "cuda"] = option("auto", help="auto: cuda when available")
     kernels: Literal["auto", "triton", "torch"] = option("auto", help="fused Triton kernels on GPU, torch ops on CPU")
     compile: bool = option(True, help="torch.compile each block (GPU only)")
+    cpu_threads: int | None = option(None, help="torch threads per rank on CPU (1 is fastest on a busy machine)")
     nproc_per_node: int = option(1, help="ranks to launch on this node through torch.distributed.run")
     seed: int = option(6198, help="seed for init and the data order (OLMo's default)")
     data_seed: int | None = option(None, help="seed for the data order (default: seed)")
@@ -74,3 +75,4 @@ class TrainConfig:
 class InspectBatchConfig(TrainConfig):
     step: int = option(1, help="the optimizer step (1-based) whose batch to print")
     json: bool = option(False, help="print one JSON object per instance")
+    ranks: int | None = option(None, help="data-parallel ranks of the run (default: nproc_per_node)")

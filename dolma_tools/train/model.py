@@ -113,6 +113,7 @@ class OLMo(nn.Module):
         self.blocks = nn.ModuleList(OLMoBlock(cfg, i, self.ops) for i in range(cfg.n_layers))
         if not cfg.weight_tying:
             self.ff_out = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
+        self.loss_fn = None  # the trainer may set a compiled ops.linear_cross_entropy
         # cos/sin live outside the state dict and outside FSDP's buffer handling (OLMo does the same)
         self._rope: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
@@ -148,9 +149,9 @@ class OLMo(nn.Module):
         w = self.head_weight()
         if labels is None:
             return F.linear(h, w)
-        return self.ops.linear_cross_entropy(h.reshape(-1, h.shape[-1]), w, labels.reshape(-1),
-                                             ignore_index=-100, z_loss_multiplier=z_loss_multiplier,
-                                             reduction=reduction)
+        loss_fn = self.loss_fn or self.ops.linear_cross_entropy
+        return loss_fn(h.reshape(-1, h.shape[-1]), w, labels.reshape(-1), ignore_index=-100,
+                       z_loss_multiplier=z_loss_multiplier, reduction=reduction)
 
     @torch.no_grad()
     def reset_parameters(self) -> None:

@@ -21,9 +21,6 @@ import logging
 import math
 import os
 import resource
-import subprocess
-import sys
-import tempfile
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -107,11 +104,17 @@ def shard_model(model: OLMo, mesh, device: torch.device, compile_blocks: bool) -
         mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)
     else:
         mp = MixedPrecisionPolicy()
+    # with one rank there is nothing to free between forward and backward: keep the gathered
+    # (bf16) block parameters instead of gathering them again in backward
+    reshard = mesh.size() > 1
     for block in model.blocks:
         if compile_blocks:
             block.compile()  # in place: parameter names stay unchanged for checkpoints
-        fully_shard(block, mesh=mesh, mp_policy=mp)
-    fully_shard(model, mesh=mesh, mp_policy=mp)
+        fully_shard(block, mesh=mesh, mp_policy=mp, reshard_after_forward=reshard)
+    if compile_blocks and model.ops.name == "torch":
+        # the plain-PyTorch head + cross-entropy materialises fp32 logits; compiling fuses them
+        model.loss_fn = torch.compile(model.ops.linear_cross_entropy)
+    fully_shard(model, mesh=mesh, mp_policy=mp, reshard_after_forward=reshard)
     return model
 
 
@@ -141,6 +144,8 @@ class Trainer:
     def __init__(self, cfg: TrainConfig):
         self.cfg = cfg
         self.device = resolve_device(cfg.device)
+        if self.device.type == "cpu" and cfg.cpu_threads:
+            torch.set_num_threads(cfg.cpu_threads)
         self.dist = Distributed(self.device)
         try:
             self._setup()
@@ -251,6 +256,8 @@ class Trainer:
         if path is None and not cfg.no_resume:
             path = ckpt.latest_checkpoint(self.save_folder)
         if path is None:
+            if self.dist.rank == 0 and self.metrics_path.exists():  # a fresh run starts a fresh log
+                os.replace(self.metrics_path, self.metrics_path.with_suffix(".jsonl.prev"))
             return
         stored = ckpt.read_checkpoint_config(path)
         shape = lambda m: {k: v for k, v in m.items() if k != "max_sequence_length"}  # noqa: E731
@@ -366,25 +373,10 @@ def format_row(row: dict) -> str:
 # Entry points
 
 
-def launch_ranks(cfg: TrainConfig) -> None:
-    """Re-run this config as `nproc_per_node` ranks through torch.distributed.run (single node)."""
-    folder = Path(cfg.save_folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    child = asdict(cfg) | {"nproc_per_node": 1}
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=folder, prefix=".launch-", delete=False) as fh:
-        yaml.safe_dump(child, fh, sort_keys=False)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
-           f"--nproc-per-node={cfg.nproc_per_node}", "-m", "dolma_tools.train", "-c", fh.name]
-    try:
-        result = subprocess.run(cmd, check=False)
-    finally:
-        os.unlink(fh.name)
-    if result.returncode != 0:
-        raise UserError(f"training ranks failed (exit {result.returncode}); see the output above")
-
-
 def run_train(cfg: TrainConfig) -> list[dict] | None:
     if cfg.nproc_per_node > 1 and "RANK" not in os.environ:
+        from dolma_tools.train.launch import launch_ranks
+
         launch_ranks(cfg)
         return None
     return Trainer(cfg).fit()
