@@ -12,7 +12,7 @@ from typing import Iterator
 
 _PARAGRAPH = re.compile(r"[^\n]*\n|[^\n]+\Z")
 _WHITESPACE_WORD = re.compile(r"\S+")
-_SENTENCE_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+(?=\S)|\n+")
+_SENTENCE_END = re.compile(r"(?<=[.!?])(?P<close>[\"'\u201d\u2019)\]]*)\s+(?=\S)|\n+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,20 +46,48 @@ def lines(text: str) -> list[Segment]:
     return out
 
 
-def sentences(text: str) -> list[Segment]:
-    """Sentence spans: breaks after `.`, `!` or `?` followed by whitespace, and at newlines.
+# Words after which a period does not end a sentence (lowercase, without the period).
+ABBREVIATIONS = frozenset({
+    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "e.g", "i.e", "cf", "al", "fig",
+    "no", "vol", "pp", "ed", "eds", "inc", "ltd", "co", "corp", "gen", "gov", "sen", "rep", "rev", "jan", "feb",
+    "mar", "apr", "jun", "jul", "aug", "sep", "sept", "oct", "nov", "dec", "u.s", "u.k", "a.m", "p.m",
+})
+_LAST_TOKEN = re.compile(r"(\S+)\.[\"'\u201d\u2019)\]]*$")
 
-    A light, dependency-free splitter (no NLTK download at import, Dolma's defect #29).
+
+def _is_abbreviation(before: str) -> bool:
+    """Whether the text before a candidate break ends in an abbreviation or an initial (`J.`)."""
+    match = _LAST_TOKEN.search(before[-40:])
+    if match is None:
+        return False
+    token = match.group(1).lstrip("(\"'[").lower()
+    return token in ABBREVIATIONS or (len(token) == 1 and token.isalpha())
+
+
+def sentences(text: str) -> list[Segment]:
+    """Sentence spans: breaks after `.`, `!` or `?` (and closing quotes/brackets) followed by
+    whitespace, and at newlines; not after common abbreviations (`Dr.`, `e.g.`) or initials (`J.`).
+
+    A light, dependency-free splitter (no NLTK download at import, Dolma's defect #29). Spans
+    exclude the whitespace between sentences.
     """
     out, start = [], 0
     for match in _SENTENCE_END.finditer(text):
-        end = match.start()
-        if text[start:end].strip():
-            out.append(Segment(start, end, text[start:end]))
+        end = match.start() + len(match.group("close") or "")  # closing quotes stay in the sentence
+        if "\n" not in match.group() and _is_abbreviation(text[start:end]):
+            continue
+        _append_trimmed(out, text, start, end)
         start = match.end()
-    if text[start:].strip():
-        out.append(Segment(start, len(text), text[start:]))
+    _append_trimmed(out, text, start, len(text))
     return out
+
+
+def _append_trimmed(out: list[Segment], text: str, start: int, end: int) -> None:
+    piece = text[start:end]
+    stripped = piece.strip()
+    if stripped:
+        start += len(piece) - len(piece.lstrip())
+        out.append(Segment(start, start + len(stripped), stripped))
 
 
 def whitespace_words(text: str) -> list[str]:

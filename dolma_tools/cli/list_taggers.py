@@ -18,7 +18,12 @@ def run_list(cfg: ListConfig) -> None:
     entries = catalogue()
     width = max(len(name) for name in entries)
     for name, cls in entries.items():
-        click.echo(f"{name:<{width}}  {cls.description or cls.__module__ + '.' + cls.__qualname__}")
+        line = cls.description or f"{cls.__module__}.{cls.__qualname__}"
+        if cls.options:
+            line += f" [options: {', '.join(sorted(cls.options))}]"
+        click.echo(f"{name:<{width}}  {line}")
 
 
-command = stage_command("list", ListConfig, run_list, help="List the tagger catalogue with a line on each.")
+command = stage_command("list", ListConfig, run_list,
+                        help="List the tagger catalogue with a line on each (and the options a tagger takes: "
+                             "`--taggers NAME:option=value`).")

@@ -4,4 +4,5 @@ from dolma_tools.taggers.runner import TagConfig, run_tag
 command = stage_command(
     "tag", TagConfig, run_tag,
     help="Run taggers over documents and write attribute files mirroring the documents' paths "
-         "(documents/... -> attributes/<experiment>/...).")
+         "(documents/... -> attributes/<experiment>/...). Taggers take options as NAME:key=value,key=value "
+         "(e.g. ft_lang_id_doc_v1:model=/path/lid.bin, any:as=other_key_name); see `dolma list` and docs/taggers.md.")

@@ -15,6 +15,8 @@ tagger and renames it in the attribute keys.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import importlib
 import importlib.util
 import os
@@ -56,12 +58,22 @@ class Tagger:
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     options: ClassVar[dict[str, str]] = {}
+    required_options: ClassVar[tuple[str, ...]] = ()
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """Raise UserError on an unknown or missing option (called before any work starts)."""
+        unknown = sorted(set(options) - set(cls.options))
+        if unknown:
+            accepted = ", ".join(sorted(cls.options)) or "none"
+            raise UserError(f"tagger {cls.name!r} has no option {unknown[0]!r} (accepted: {accepted})")
+        for key in cls.required_options:
+            if options.get(key) in (None, ""):
+                raise UserError(f"tagger {cls.name!r} needs the option {key}: "
+                                f"--taggers {cls.name}:{key}=VALUE ({cls.options.get(key, '')})")
 
     def __init__(self, **options: Any) -> None:
-        unknown = sorted(set(options) - set(self.options))
-        if unknown:
-            accepted = ", ".join(sorted(self.options)) or "none"
-            raise UserError(f"tagger {self.name!r} has no option {unknown[0]!r} (accepted: {accepted})")
+        self.check_options(options)
         self.given_options = dict(options)
 
     def option(self, key: str, default: Any = None, tp: Callable[[Any], Any] = str) -> Any:
@@ -79,6 +91,20 @@ class Tagger:
 
     def tag_batch(self, docs: Sequence[Document]) -> list[TagResult]:
         return [self.tag(doc) for doc in docs]
+
+
+@contextlib.contextmanager
+def paused_gc():
+    """Pause the cyclic garbage collector while a batch builds many small, acyclic objects
+    (span tuples, attribute dicts): its repeated scans cost a third of a 176-language batch.
+    Reference counting still frees everything."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 _REGISTRY: dict[str, type[Tagger]] = {}

@@ -16,7 +16,7 @@ import numpy as np
 
 from dolma_tools.errors import UserError
 from dolma_tools.taggers.base import Document, TagResult, Tagger, register
-from dolma_tools.taggers.language import load_fasttext
+from dolma_tools.taggers.language import check_model_option, load_fasttext
 from dolma_tools.text import paragraphs, sentences
 
 _PROFANITY: tuple[Any, Any] | None = None
@@ -80,13 +80,17 @@ class FastTextClassifier(Tagger):
     options = {"model": "fastText model file (.bin/.ftz), e.g. from `dolma train-fasttext` (required)",
                "mode": "document (default), paragraph or sentence",
                "k": "number of labels to keep per unit (default -1: all)"}
+    required_options = ("model",)
     MODES = ("document", "paragraph", "sentence")
+
+    @classmethod
+    def check_options(cls, options) -> None:
+        super().check_options(options)
+        check_model_option(options)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         path = self.option("model")
-        if not path:
-            raise UserError("fasttext_classifier needs a model: --taggers fasttext_classifier:model=PATH")
         self.mode = self.option("mode", "document")
         if self.mode not in self.MODES:
             raise UserError(f"fasttext_classifier: mode must be one of {', '.join(self.MODES)}, got {self.mode!r}")
@@ -108,3 +112,30 @@ class FastTextClassifier(Tagger):
                 for lab, p in zip(labs, ps):
                     out[i].setdefault(lab, []).append((s, e, float(p)))
         return out
+
+
+class _DolmaFastTextModel(FastTextClassifier):
+    """Dolma's named fastText classifiers. Dolma downloads their models; we never download, so
+    `model=PATH` (the same .bin file) is required and the error says where Dolma got it."""
+
+    MODE = "document"
+
+    def __init__(self, **options: Any) -> None:
+        Tagger.__init__(self, **options)
+        self.mode, self.k = self.MODE, -1
+        self.model = load_fasttext(str(self.option("model")))
+
+
+_JIGSAW = "from dolma-artifacts.org"
+for _name, _mode, _file in [
+    ("jigsaw_hatespeech_document_v2", "document", "jigsaw_fasttext_bigrams_hatespeech_final.bin"),
+    ("jigsaw_hatespeech_sentence_v2", "sentence", "jigsaw_fasttext_bigrams_hatespeech_final.bin"),
+    ("jigsaw_nsfw_document_v1", "document", "jigsaw_fasttext_bigrams_nsfw_final.bin"),
+    ("jigsaw_nsfw_sencence_v2", "sentence", "jigsaw_fasttext_bigrams_nsfw_final.bin"),  # Dolma's spelling
+    ("jigsaw_nsfw_sentence_v2", "sentence", "jigsaw_fasttext_bigrams_nsfw_final.bin"),
+]:
+    register(_name, f"Dolma's Jigsaw fastText classifier per {_mode} (needs model=PATH to {_file}): "
+                    f"`__label__*` probabilities")(
+        type(f"Jigsaw_{_name}", (_DolmaFastTextModel,), {
+            "MODE": _mode, "__module__": __name__,
+            "options": {"model": f"the file Dolma downloads: {_file} {_JIGSAW}"}}))

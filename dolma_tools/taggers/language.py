@@ -13,7 +13,7 @@ import os
 from typing import Any, Sequence
 
 from dolma_tools.errors import UserError
-from dolma_tools.taggers.base import Document, TagResult, Tagger, register
+from dolma_tools.taggers.base import Document, TagResult, Tagger, paused_gc, register
 from dolma_tools.text import paragraphs
 
 LABEL_PREFIX = "__label__"
@@ -31,16 +31,45 @@ def default_lid_model() -> str:
 _MODELS: dict[str, Any] = {}
 
 
+def check_model_option(options) -> None:
+    """A missing model file is a user mistake: say so before any work starts."""
+    path = options.get("model")
+    if path and "://" not in str(path) and not os.path.exists(str(path)):
+        raise UserError(f"fastText model not found: {path}")
+
+
+def _local_copy(url: str) -> str:
+    """Copy a remote model (s3://...) to a local temporary file, once per process."""
+    import tempfile
+
+    from dolma_tools.io.files import open_raw
+
+    suffix = os.path.splitext(url)[1]
+    with tempfile.NamedTemporaryFile(prefix="dolma-model-", suffix=suffix, delete=False) as out:
+        try:
+            with open_raw(url, "rb") as src:
+                while chunk := src.read(1 << 20):
+                    out.write(chunk)
+        except FileNotFoundError:
+            raise UserError(f"fastText model not found: {url}") from None
+    return out.name
+
+
 def load_fasttext(path: str):
     """A fastText model, loaded once per process and path."""
     model = _MODELS.get(path)
     if model is None:
-        if not os.path.exists(path):
+        local = _local_copy(path) if "://" in path else path
+        if not os.path.exists(local):
             raise UserError(f"fastText model not found: {path}")
         from fasttext.FastText import _FastText  # the class `load_model` wraps, without its stderr warning
 
-        model = _MODELS[path] = _FastText(model_path=path)
+        model = _MODELS[path] = _FastText(model_path=local)
     return model
+
+
+def _strip(label: str) -> str:
+    return label[len(LABEL_PREFIX):] if label.startswith(LABEL_PREFIX) else label
 
 
 def prepare(text: str) -> str:
@@ -58,6 +87,11 @@ class FastTextLanguage(Tagger):
     negative = False
     doc_score = False
 
+    @classmethod
+    def check_options(cls, options) -> None:
+        super().check_options(options)
+        check_model_option(options)
+
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
         self.model_path = self.option("model") or default_lid_model()
@@ -68,16 +102,35 @@ class FastTextLanguage(Tagger):
         if not texts:
             return []
         labels, probs = self.model.predict([prepare(t) for t in texts], k=self.k)
-        cut = len(LABEL_PREFIX)
-        return [[(lab[cut:] if lab.startswith(LABEL_PREFIX) else lab, float(p)) for lab, p in zip(labs, ps)]
+        names = self._names
+        if self.only_english:  # only `en` is kept: look it up instead of walking every label
+            out = []
+            for labs, ps in zip(labels, probs):
+                try:
+                    out.append([("en", float(ps[labs.index(self._en_label)]))])
+                except ValueError:
+                    out.append([("en", 0.0)])
+            return out
+        return [list(zip([names.get(lab) or _strip(lab) for lab in labs], ps.tolist()))
                 for labs, ps in zip(labels, probs)]
 
+    @property
+    def _names(self) -> dict[str, str]:
+        names = self.__dict__.get("_label_names")
+        if names is None:
+            names = self.__dict__["_label_names"] = {lab: _strip(lab) for lab in self.model.get_labels()}
+        return names
+
+    _en_label = LABEL_PREFIX + "en"
+
     def _select(self, preds: list[tuple[str, float]]) -> list[tuple[str, float]]:
-        if self.only_english:
-            return [(lang, s) for lang, s in preds if lang == "en"] or [("en", 0.0)]
         return preds
 
     def tag_batch(self, docs: Sequence[Document]) -> list[TagResult]:
+        with paused_gc():
+            return self._tag_batch(docs)
+
+    def _tag_batch(self, docs: Sequence[Document]) -> list[TagResult]:
         units: list[tuple[int, int, int]] = []  # (doc index, start, end)
         texts: list[str] = []
         for i, doc in enumerate(docs):
@@ -88,11 +141,16 @@ class FastTextLanguage(Tagger):
             else:
                 units.append((i, 0, len(doc.text)))
                 texts.append(doc.text)
-        results: list[TagResult] = [{} for _ in docs]
-        for (i, start, end), preds in zip(units, self.predict(texts)):
-            out = results[i]
-            for lang, score in self._select(preds):
-                out.setdefault(lang, []).append((start, end, score))
+        select = self._select
+        if not self.per_paragraph:
+            results: list[TagResult] = [{lang: [(0, end, score)] for lang, score in select(preds)}
+                                        for (_, _, end), preds in zip(units, self.predict(texts))]
+        else:
+            results = [{} for _ in docs]
+            for (i, start, end), preds in zip(units, self.predict(texts)):
+                out = results[i]
+                for lang, score in select(preds):
+                    out.setdefault(lang, []).append((start, end, score))
         if self.negative:
             for out in results:
                 for lang in list(out):

@@ -40,13 +40,14 @@ _PHONE_NUMBER = (
 )
 _PHONE = re.compile(rf"(?P<lead>\s*)(?<![\w+\-.])(?P<num>{_PHONE_NUMBER})(?![\d])")
 _PHONE_DIGITS = (10, 15)
+_DIGIT = re.compile(r"\d")
 _IDENTIFIER_CONTEXT = re.compile(r"isbn|issn|doi\b|doi:|arxiv", re.IGNORECASE)
 _TIGHT_IP = re.compile(rf"(?<![\w.])(?:{_OCTET}\.){{3}}{_OCTET}(?![\w]|\.\d)")
-_CONTEXT_WINDOW = 40
+_CONTEXT_WINDOW = 12  # an identifier keyword right before the number ("ISBN 978...", "doi: ...")
 
 
 def _phone_matches(text: str) -> Iterator[re.Match]:
-    if not any(c.isdigit() for c in text):
+    if _DIGIT.search(text) is None:
         return
     for match in _PHONE.finditer(text):
         digits = sum(c.isdigit() for c in match.group("num"))
@@ -69,12 +70,12 @@ def find_pii(text: str) -> list[tuple[int, int, str]]:
                 found.append((m.start(1), m.start(1) + len(address), EMAIL))
     for m in _phone_matches(text):
         start, end = m.span("num")
-        context = text[max(0, start - _CONTEXT_WINDOW):end + _CONTEXT_WINDOW]
+        context = text[max(0, start - _CONTEXT_WINDOW):start]
         if not _IDENTIFIER_CONTEXT.search(context):
             found.append((start, end, PHONE))
     if "." in text:
         for m in _TIGHT_IP.finditer(text):
-            context = text[max(0, m.start() - _CONTEXT_WINDOW):m.end() + _CONTEXT_WINDOW]
+            context = text[max(0, m.start() - _CONTEXT_WINDOW):m.start()]
             if not _IDENTIFIER_CONTEXT.search(context):
                 found.append((m.start(), m.end(), IP))
     found.sort()

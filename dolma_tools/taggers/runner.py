@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from dolma_tools.config import RuntimeConfig, option
 from dolma_tools.errors import UserError
@@ -12,7 +13,8 @@ from dolma_tools.io.documents import BadLine, JsonlWriter, iter_documents
 from dolma_tools.io.files import exists
 from dolma_tools.io.paths import attribute_path, common_prefix, destination_path, expand_globs
 from dolma_tools.runtime import FileResult, RunSummary, run_files
-from dolma_tools.taggers.base import Document, get_tagger, import_tagger_modules, tagger_class
+from dolma_tools.taggers.base import (Document, TaggerSpec, get_tagger, import_tagger_modules, parse_tagger_spec,
+                                      paused_gc, tagger_class)
 
 SCORE_DECIMALS = 5
 
@@ -29,7 +31,12 @@ class ProfileConfig:
 @dataclass
 class TagConfig(RuntimeConfig):
     documents: list[str] = option(default_factory=list, help="document files or globs", required=True)
-    taggers: list[str] = option(default_factory=list, help="tagger names (see `dolma list`)", required=True)
+    taggers: list[str] = option(default_factory=list, required=True,
+                                help="tagger names (see `dolma list`), optionally with options: "
+                                     "NAME:key=value,key=value (e.g. ft_lang_id_doc_v1:model=/path/lid.bin)")
+    tagger_options: dict[str, dict[str, Any]] = option(
+        default_factory=dict, help="options per tagger name, e.g. {fasttext_classifier: {model: q.bin}}; "
+                                   "options in a NAME:key=value spec take precedence")
     experiment: str | None = option(None, help="write all taggers into attributes/<experiment>/")
     destination: str | None = option(None, help="root for attribute files instead of the mirrored path")
     tagger_modules: list[str] = option(default_factory=list, help="modules or .py files defining taggers")
@@ -49,16 +56,37 @@ def sanitize(name: str) -> str:
 class OutputPlan:
     """Which taggers go into which attribute file, and the key prefix of each tagger."""
 
-    groups: tuple[tuple[str, tuple[str, ...]], ...]  # (attribute set name, tagger names)
+    groups: tuple[tuple[str, tuple[TaggerSpec, ...]], ...]  # (attribute set name, taggers)
 
     def prefix(self, group: str, tagger: str) -> str:
         return f"{sanitize(group)}__{sanitize(tagger)}__"
 
 
+def tagger_specs(cfg: TagConfig) -> list[TaggerSpec]:
+    specs = []
+    for text in cfg.taggers:
+        name = text.partition(":")[0].strip()
+        specs.append(parse_tagger_spec(text, cfg.tagger_options.get(name)))
+    seen: set[str] = set()
+    for spec in specs:
+        if spec.key_name in seen:
+            raise UserError(f"tagger {spec.key_name!r} is listed twice; give one of them another key name "
+                            f"with as=NAME (e.g. {spec.name}:model=other.bin,as={spec.name}_other)")
+        seen.add(spec.key_name)
+    return specs
+
+
 def plan_outputs(cfg: TagConfig) -> OutputPlan:
+    specs = tagger_specs(cfg)
     if cfg.experiment:
-        return OutputPlan(groups=((cfg.experiment, tuple(cfg.taggers)),))
-    return OutputPlan(groups=tuple((name, (name,)) for name in cfg.taggers))
+        return OutputPlan(groups=((cfg.experiment, tuple(specs)),))
+    return OutputPlan(groups=tuple((spec.key_name, (spec,)) for spec in specs))
+
+
+def check_taggers(cfg: TagConfig) -> None:
+    """Fail before any work starts on an unknown tagger or option."""
+    for spec in tagger_specs(cfg):
+        tagger_class(spec.name).check_options(spec.option_dict())
 
 
 def output_path(cfg: TagConfig, document: str, group: str, prefix: str) -> str:
@@ -99,14 +127,19 @@ def tag_file(cfg: TagConfig, prefix: str, path: str) -> FileResult:
 
 
 def _tag_batch(batch, writers, plan: OutputPlan, result: FileResult) -> None:
+    with paused_gc():
+        _tag_batch_inner(batch, writers, plan, result)
+
+
+def _tag_batch_inner(batch, writers, plan: OutputPlan, result: FileResult) -> None:
     good = [(i, rec) for i, (_, rec) in enumerate(batch) if not isinstance(rec, BadLine)]
     docs = [Document.from_json(rec) for _, rec in good]
     result.documents += len(docs)
     for group, names, writer in writers:
         merged: list[dict] = [{} for _ in docs]
-        for name in names:
-            key_prefix = plan.prefix(group, name)
-            for attrs, tags in zip(merged, get_tagger(name).tag_batch(docs)):
+        for spec in names:
+            key_prefix = plan.prefix(group, spec.key_name)
+            for attrs, tags in zip(merged, get_tagger(spec.name, **spec.option_dict()).tag_batch(docs)):
                 for span_type, spans in tags.items():
                     if span_type:
                         attrs[key_prefix + sanitize(span_type)] = format_spans(spans)
@@ -121,8 +154,7 @@ def _tag_batch(batch, writers, plan: OutputPlan, result: FileResult) -> None:
 
 def run_tag(cfg: TagConfig, progress: bool = True) -> RunSummary:
     import_tagger_modules(cfg.tagger_modules)
-    for name in cfg.taggers:
-        tagger_class(name)  # unknown names fail before any work starts
+    check_taggers(cfg)  # unknown names or options fail before any work starts
     inputs = expand_globs(cfg.documents)
     prefix = common_prefix(inputs)
     plan = plan_outputs(cfg)
@@ -132,7 +164,8 @@ def run_tag(cfg: TagConfig, progress: bool = True) -> RunSummary:
     summary_path = _attribute_root(summary_dir, inputs[0], first_group, cfg, prefix) + "/.summary-tag.json"
     return run_files("tag", inputs, functools.partial(tag_file, cfg, prefix), cfg,
                      is_done=lambda doc: all(exists(p) for p in outputs(doc)),
-                     summary_path=summary_path, progress=progress)
+                     summary_path=summary_path, progress=progress,
+                     output_root=summary_path.rsplit("/", 1)[0])
 
 
 def _attribute_root(example_output: str, example_input: str, group: str, cfg: TagConfig, prefix: str) -> str:
