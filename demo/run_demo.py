@@ -24,7 +24,7 @@ STEPS: list[tuple[str, list[str]]] = [
     ("tag: language, quality, content and PII", [
         "tag", "--documents", f"{CORPUS}/documents/*/*.json.gz", "--experiment", "quality",
         "--taggers", "char_length_v1", "random_number_v1", "ft_lang_id_en_doc_v2", "ft_lang_id_top3_doc",
-        "gopher_v1", "c4_v2", "pii_regex_with_counts_fast_v2", "profanity_doc_v1",
+        "gopher_v1", "c4_v2", "fineweb_v1", "pii_regex_with_counts_fast_v2", "profanity_doc_v1",
         "--processes", PROCESSES]),
     ("dedupe: paragraphs with a Bloom filter", ["-c", f"{CONFIGS}/dedupe_paragraphs.yaml", "dedupe"]),
     ("dedupe: MinHash near-duplicates", ["-c", f"{CONFIGS}/dedupe_minhash.yaml", "dedupe"]),

@@ -20,19 +20,16 @@ File format (little-endian), version 1::
 
 from __future__ import annotations
 
-import logging
 import math
 import struct
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 import orjson
 import xxhash
 
 from dolma_tools.errors import UserError
-
-log = logging.getLogger("dolma_tools")
 
 MAGIC = b"DTBLOOM\x01"
 VERSION = 1
@@ -48,10 +45,14 @@ def hash_keys(keys: Iterable[str | bytes]) -> np.ndarray:
     digest = xxhash.xxh3_128_digest
     keys = keys if isinstance(keys, list) else list(keys)
     if keys and isinstance(keys[0], str):
-        joined = b"".join([digest(k.encode("utf-8", "surrogatepass")) for k in keys])
+        joined = b"".join(map(digest, map(str.encode, keys)))
     else:
-        joined = b"".join([digest(k) for k in keys])
+        joined = b"".join(map(digest, keys))
     return np.frombuffer(joined, dtype="<u8").reshape(-1, 2).astype(_U64, copy=False)
+
+
+def _utf8(key: str) -> bytes:
+    return key.encode("utf-8", "surrogatepass")
 
 
 def empty_hashes() -> np.ndarray:
@@ -97,13 +98,23 @@ def segment_of(hashes: np.ndarray, segments: int) -> np.ndarray:
 
 
 def first_occurrence(hashes: np.ndarray) -> np.ndarray:
-    """True where a key has not appeared earlier in the batch (same 128-bit hash)."""
+    """True where a key has not appeared earlier in the batch.
+
+    Keys are compared by their first 64-bit half: two different keys sharing it (probability
+    ~n²/2^65) would be one more false positive, which a Bloom filter allows anyway.
+    """
     n = len(hashes)
     if n <= 1:
         return np.ones(n, dtype=bool)
-    view = np.ascontiguousarray(hashes).view([("a", "<u8"), ("b", "<u8")]).reshape(-1)
-    _, first, inverse = np.unique(view, return_index=True, return_inverse=True)
-    return first[inverse.reshape(-1)] == np.arange(n)
+    h1 = hashes[:, 0]
+    order = np.argsort(h1, kind="stable")
+    sorted_h = h1[order]
+    repeat = np.empty(n, dtype=bool)
+    repeat[0] = False
+    repeat[1:] = sorted_h[1:] == sorted_h[:-1]
+    out = np.empty(n, dtype=bool)
+    out[order] = ~repeat  # stable sort: the first of equal keys comes first
+    return out
 
 
 @dataclass
@@ -225,15 +236,6 @@ def split_by_segment(hashes: np.ndarray, segments: int) -> list[np.ndarray]:
     return [np.flatnonzero(seg == s) for s in range(segments)]
 
 
-def local_hashes(hashes: np.ndarray) -> np.ndarray:
-    """Within a segment host, positions use the same (h1, h2) as the whole filter."""
-    return hashes
-
-
 def describe(bf: BloomFilter) -> str:
     return (f"{bf.m / 8 / 2**20:.1f} MiB, k={bf.k}, segments={bf.segments}, "
             f"{bf.meta.get('keys_inserted', 0):,} keys inserted")
-
-
-def merge_segment_words(parts: Sequence[np.ndarray]) -> np.ndarray:
-    return np.concatenate([np.asarray(p, dtype=_U64) for p in parts])

@@ -94,34 +94,52 @@ class SpanPlan:
         self.key_unit.extend([unit] * len(keys))
         self.keys.extend(keys)
 
-    def finish(self, num_partitions: int = 1, partition_index: int = 0) -> "SpanPlan":
+    def finish(self, num_partitions: int = 1, partition_index: int = 0,
+               hashes: np.ndarray | None = None) -> "SpanPlan":
         """Hash the collected keys (one C call per key) and drop other partitions' keys."""
-        hashes = hash_keys(self.keys)
+        hashes = hash_keys(self.keys) if hashes is None else hashes
         key_unit = np.asarray(self.key_unit, dtype=np.int64)
         keep = partition_mask(hashes, num_partitions, partition_index)
-        self.hashes = hashes[keep]
-        self.key_unit = key_unit[keep]
+        self.hashes = hashes if keep.all() else hashes[keep]
+        self.key_unit = key_unit if keep.all() else key_unit[keep]
         self.keys = []
+        # arrays pickle cheaply between Ray tasks
+        self.unit_doc = np.asarray(self.unit_doc, dtype=np.int64)
+        self.unit_start = np.asarray(self.unit_start, dtype=np.int64)
+        self.unit_end = np.asarray(self.unit_end, dtype=np.int64)
         return self
 
     def attributes(self, duplicate: np.ndarray) -> list[dict[str, list]]:
-        """Per document: {attribute: spans} or {} (per the mode's Dolma convention)."""
+        """Per document: {attribute: spans} or {} (per the mode's Dolma convention).
+
+        Also sets `self.stats`: non-empty spans, documents with one, characters covered.
+        """
         n_units = len(self.unit_doc)
         checked = np.bincount(self.key_unit, minlength=n_units)
         seen = np.bincount(self.key_unit, weights=duplicate.astype(np.float64), minlength=n_units)
-        out: list[dict[str, list]] = [
-            {self.attribute: []} if state == EMPTY_LIST else {} for state in self.doc_state]
-        for u in range(n_units):
-            if checked[u] == 0 or seen[u] == 0:
-                continue
-            doc = self.unit_doc[u]
-            spans = out[doc].setdefault(self.attribute, [])
-            if self.mode == "ngram":
-                overlap = seen[u] / checked[u]
-                if overlap >= self.threshold:
-                    spans.append([self.unit_start[u], self.unit_end[u], round(float(overlap), SCORE_DECIMALS)])
-            else:
-                spans.append([self.unit_start[u], self.unit_end[u], 1])
+        name = self.attribute
+        out: list[dict[str, list]] = [{name: []} if state == EMPTY_LIST else {} for state in self.doc_state]
+        hit = np.flatnonzero(seen > 0)
+        if self.mode == "ngram":
+            overlap = seen[hit] / checked[hit]
+            for doc in np.unique(self.unit_doc[hit]).tolist():  # the key exists even below threshold
+                out[doc].setdefault(name, [])
+            passed = overlap >= self.threshold
+            hit, scores = hit[passed], np.round(overlap[passed], SCORE_DECIMALS).tolist()
+        docs = self.unit_doc[hit]
+        starts, ends = self.unit_start[hit], self.unit_end[hit]
+        nonempty = ends > starts
+        self.stats = {"spans": int(nonempty.sum()), "documents": int(len(np.unique(docs[nonempty]))),
+                      "characters": int((ends - starts).sum())}
+        if self.mode == "ngram":
+            spans = [[a, b, c] for a, b, c in zip(starts.tolist(), ends.tolist(), scores)]
+        else:  # NumPy rows, serialised by orjson directly (OPT_SERIALIZE_NUMPY) as [[s, e, 1], ...]
+            spans = np.ascontiguousarray(np.stack([starts, ends, np.ones_like(starts)], axis=1))
+        # units are in document order: one slice of `spans` per document
+        bounds = np.flatnonzero(np.concatenate(([True], docs[1:] != docs[:-1]))) if len(docs) else np.zeros(0, int)
+        stops = np.append(bounds[1:], len(docs)).tolist()
+        for doc, lo, hi in zip(docs[bounds].tolist(), bounds.tolist(), stops):
+            out[doc][name] = spans[lo:hi]
         return out
 
 
@@ -163,7 +181,7 @@ def plan_documents(docs: list[dict | None], attribute: str, key_path: str,
 def _partition_skips_as_empty(plan: SpanPlan) -> None:
     """Dolma writes `[]` for a document whose key belongs to another partition."""
     kept_units = set(np.asarray(plan.key_unit).tolist())
-    for u, doc in enumerate(plan.unit_doc):
+    for u, doc in enumerate(plan.unit_doc.tolist()):
         if u not in kept_units:
             plan.doc_state[doc] = EMPTY_LIST
 
@@ -186,26 +204,46 @@ def split_paragraphs(text: str, separator: str) -> list[tuple[int, int, str]]:
 
 def plan_paragraphs(docs: list[dict | None], attribute: str, pconf, settings) -> SpanPlan:
     ngram = pconf.by_ngram if pconf.by_ngram is not None and pconf.by_ngram.ngram_length > 0 else None
+    if ngram is None:
+        return plan_exact_paragraphs(docs, attribute, pconf.paragraph_separator, settings)
     plan = SpanPlan(attribute=attribute, mode="ngram" if ngram else "paragraph",
                     threshold=ngram.overlap_threshold if ngram else 1.0)
+    separator = pconf.paragraph_separator
+    sep = len(separator)
+    filtered = settings.min_length > 0 or settings.min_words > 0 or settings.skip_empty
+    # local appends: this loop runs once per paragraph of the corpus
+    doc_state, unit_doc, unit_start, unit_end = plan.doc_state, plan.unit_doc, plan.unit_start, plan.unit_end
+    keys, key_unit = plan.keys, plan.key_unit
     for i, doc in enumerate(docs):
         text = doc["text"] if doc is not None else ""
         if not text:
-            plan.doc_state.append(NO_KEY)
+            doc_state.append(NO_KEY)
             continue
-        plan.doc_state.append(EMPTY_LIST)
-        for start, end, para in split_paragraphs(text, pconf.paragraph_separator):
-            if _too_short(para, settings.min_length, settings.min_words, settings.skip_empty, len(para)):
+        doc_state.append(EMPTY_LIST)
+        n = len(text)
+        offset = 0
+        for para in text.split(separator):
+            start = offset
+            offset += len(para)
+            if offset + sep < n:  # Dolma: the separator belongs to the paragraph, except at the end
+                offset += sep
+            if filtered and _too_short(para, settings.min_length, settings.min_words, settings.skip_empty,
+                                       len(para)):
                 continue
             if ngram is None:
-                plan.add_unit(i, start, end, [para])
+                unit_doc.append(i)
+                unit_start.append(start)
+                unit_end.append(offset)
+                keys.append(para)
                 continue
-            keys = ngram_keys(para, ngram.ngram_length, ngram.stride)
-            if keys is None:
+            unit_keys = ngram_keys(para, ngram.ngram_length, ngram.stride)
+            if unit_keys is None:
                 if ngram.skip_short_paragraphs:
                     continue
-                keys = [para]
-            plan.add_unit(i, start, end, keys)
+                unit_keys = [para]
+            plan.add_unit(i, start, offset, unit_keys)
+    if ngram is None:
+        plan.key_unit = list(range(len(unit_doc)))
     return plan.finish(settings.num_partitions, settings.partition_index)
 
 
@@ -221,3 +259,50 @@ def ngram_keys(text: str, n: int, stride: int = 0) -> list[str] | None:
             keys.append("\x1f".join(tokens[i:i + n]))
             last = i
     return keys
+
+
+def plan_exact_paragraphs(docs: list[dict | None], attribute: str, separator: str, settings) -> SpanPlan:
+    """Exact paragraph mode for a whole file at once: one split, offsets with NumPy.
+
+    Offsets follow Dolma's rule (the separator belongs to its paragraph unless fewer than
+    `len(separator)` characters follow), in code points: start_i is the running sum of
+    len + separator, capped at len(text) - len(separator), which only matters at the tail.
+    """
+    plan = SpanPlan(attribute=attribute, mode="paragraph")
+    texts = [doc["text"] if doc is not None else "" for doc in docs]
+    plan.doc_state = [EMPTY_LIST if t else NO_KEY for t in texts]
+    present = [t for t in texts if t]
+    doc_index = np.flatnonzero(np.fromiter((bool(t) for t in texts), dtype=bool, count=len(texts)))
+    if not present:
+        return plan.finish(settings.num_partitions, settings.partition_index)
+    sep = len(separator)
+    parts = separator.join(present).split(separator)
+    counts = np.fromiter((t.count(separator) + 1 for t in present), dtype=np.int64, count=len(present))
+    doc_len = np.fromiter(map(len, present), dtype=np.int64, count=len(present))
+    lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    owner = np.repeat(np.arange(len(present)), counts)
+    step = lens + sep
+    first = np.cumsum(counts) - counts  # index of each document's first paragraph
+    run = np.cumsum(step) - step  # exclusive running sum over the file
+    starts = run - run[first][owner]
+    n = doc_len[owner]
+    starts = np.minimum(starts, np.maximum(n - sep, 0))
+    ends = starts + lens
+    ends = np.where(ends + sep < n, ends + sep, ends)
+    keep = None
+    if settings.min_length > 0:
+        keep = lens >= settings.min_length
+    if settings.skip_empty or settings.min_words > 0:
+        words_ok = np.fromiter(
+            ((not settings.skip_empty or not (p.isspace() or not p))
+             and (settings.min_words <= 0 or len(p.split()) >= settings.min_words) for p in parts),
+            dtype=bool, count=len(parts))
+        keep = words_ok if keep is None else keep & words_ok
+    if keep is not None:
+        idx = np.flatnonzero(keep)
+        parts = [parts[i] for i in idx.tolist()]
+        owner, starts, ends = owner[idx], starts[idx], ends[idx]
+    plan.unit_doc = doc_index[owner]
+    plan.unit_start, plan.unit_end = starts, ends
+    plan.key_unit = np.arange(len(parts), dtype=np.int64)
+    return plan.finish(settings.num_partitions, settings.partition_index, hash_keys(parts))

@@ -17,8 +17,6 @@ datasketch's own optimal-parameter search; band buckets are hashed rows of the s
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-
 import numpy as np
 
 _U64 = np.uint64
@@ -100,19 +98,31 @@ def _fmix32(h: np.ndarray) -> np.ndarray:
 _POWERS: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
 
+def _power_table(base: int, size: int) -> np.ndarray:
+    """base^i mod 2^64 for i < size, by doubling (log2(size) vectorised steps)."""
+    out = np.ones(size, dtype=_U64)
+    filled, step = 1, base
+    with np.errstate(over="ignore"):
+        while filled < size:
+            n = min(filled, size - filled)
+            out[filled:filled + n] = out[:n] * _U64(step)
+            filled += n
+            step = (step * step) & _MASK64
+    return out
+
+
 def _powers(n: int) -> tuple[np.ndarray, np.ndarray]:
     """P^i and P^-i mod 2^64 for i < n (cached, grown by doubling)."""
     size = 1 << max(12, (n - 1).bit_length())
     cached = _POWERS.get(0)
     if cached is None or len(cached[0]) < size:
-        with np.errstate(over="ignore"):
-            fwd = np.full(size, _P, dtype=_U64)
-            fwd[0] = 1
-            inv = np.full(size, _P_INV, dtype=_U64)
-            inv[0] = 1
-            cached = (np.cumprod(fwd, dtype=_U64), np.cumprod(inv, dtype=_U64))
+        cached = (_power_table(_P, size), _power_table(_P_INV, size))
         _POWERS[0] = cached
     return cached[0][:n], cached[1][:n]
+
+
+_IS_WORD_BYTE = np.ones(256, dtype=bool)
+_IS_WORD_BYTE[_WHITESPACE] = False
 
 
 def batch_word_hashes(texts: list[str], lowercase: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -122,7 +132,7 @@ def batch_word_hashes(texts: list[str], lowercase: bool = True) -> tuple[np.ndar
     n = len(raw)
     if n == 0:
         return np.zeros(0, dtype=_U64), np.zeros(len(texts), dtype=np.int64)
-    is_word = ~np.isin(raw, _WHITESPACE)
+    is_word = _IS_WORD_BYTE[raw]
     edges = np.diff(np.concatenate(([0], is_word.view(np.int8), [0])))
     starts = np.flatnonzero(edges == 1)
     ends = np.flatnonzero(edges == -1)
@@ -188,17 +198,20 @@ def signatures(texts: list[str], num_perm: int = 128, seed: int = 1, ngram_size:
         return sig, has
     hv = _fmix32(hv)
     doc_of = np.repeat(np.arange(len(texts)), per_doc)
+    a_col, b_col = a[:, None], b[:, None]
     start = 0
     with np.errstate(over="ignore"):
         while start < len(hv):
             stop = min(len(hv), start + chunk_shingles)
             # extend to the end of the last document in the chunk so reduceat segments are whole
             stop = int(np.searchsorted(doc_of, doc_of[stop - 1], side="right"))
-            phv = hv[start:stop, None] * a[None, :] + b[None, :]
+            phv = a_col * hv[None, start:stop]  # (num_perm, shingles): reductions along rows are fast
+            phv += b_col
             docs = doc_of[start:stop]
             bounds = np.flatnonzero(np.concatenate(([True], docs[1:] != docs[:-1])))
-            mins = np.minimum.reduceat(phv, bounds, axis=0)
-            sig[docs[bounds]] = np.minimum(sig[docs[bounds]], mins)
+            mins = np.minimum.reduceat(phv, bounds, axis=1).T
+            rows = docs[bounds]
+            sig[rows] = np.minimum(sig[rows], mins)
             start = stop
     return sig, has
 
@@ -276,13 +289,3 @@ def jaccard(a: np.ndarray, b: np.ndarray) -> float:
         return 1.0
     inter = len(np.intersect1d(a, b, assume_unique=True))
     return inter / (len(a) + len(b) - inter)
-
-
-@dataclass
-class ClusterResult:
-    cluster: np.ndarray  # cluster id per global document (itself when alone)
-    size: np.ndarray     # members of its cluster
-    bands: int
-    rows: int
-    candidate_pairs: int
-    verified_pairs: int

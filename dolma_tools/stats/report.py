@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import math
 from typing import Any
 
 import numpy as np
@@ -44,10 +43,10 @@ def _attributes_json(attrs: AttributeHistograms | None, bins: int = 20) -> dict 
     out = {}
     for name in sorted(attrs.histograms):
         h = attrs.histograms[name]
-        values = [v for v in h.buckets if not math.isnan(v)]
+        values = h.sorted_buckets()[0].tolist()
         counts, edges = h.equal_width(bins)
         out[name] = {"count": h.count, "sum": h.total, "mean": h.total / h.count if h.count else None,
-                     "min": min(values) if values else None, "max": max(values) if values else None,
+                     "min": h.low if h.count else None, "max": h.high if h.count else None,
                      "median": h.quantile(0.5) if values else None,
                      "histogram": {"counts": counts, "bins": edges}}
     return out

@@ -21,9 +21,9 @@ import orjson
 
 from dolma_tools.config import to_dict
 from dolma_tools.errors import UserError
-from dolma_tools.io.documents import iter_raw_lines, parse_line
+from dolma_tools.io.documents import iter_json_records, iter_raw_lines, parse_line
 from dolma_tools.io.files import AtomicWriter, exists, is_remote, local_path
-from dolma_tools.io.paths import expand_globs
+from dolma_tools.io.paths import attribute_path, expand_globs
 from dolma_tools.runtime import FileResult, map_in_parallel, run_files
 from dolma_tools.stats.attributes import (AttributeHistograms, console_tables, histograms_of_file,
                                           summaries)
@@ -47,7 +47,9 @@ def partial_path(cfg: StatsConfig, document: str) -> str:
 
 def stats_file(cfg: StatsConfig, contamination: ContaminationIndex | None, path: str) -> FileResult:
     result = FileResult(path=path)
+    cpu = time.process_time()
     partial = collect_file(cfg, path, contamination, on_bad_line=lambda bad: result.bad_line(bad, cfg.strict))
+    result.add("cpu_seconds", round(time.process_time() - cpu, 3))
     result.documents = partial.documents
     result.add("characters", partial.characters)
     result.add("bytes", partial.bytes)
@@ -56,22 +58,34 @@ def stats_file(cfg: StatsConfig, contamination: ContaminationIndex | None, path:
 
 
 def _check_resources(cfg: StatsConfig) -> None:
-    """Fail before any work when a model, tokenizer or option is unusable."""
+    """Fail before any work when an option, tokenizer or model is unusable."""
+    if any(n < 1 for n in cfg.ngrams.sizes):
+        raise UserError("--ngrams.sizes must be positive integers")
+    if cfg.ngrams.width < 2 or cfg.ngrams.width & (cfg.ngrams.width - 1):
+        raise UserError(f"--ngrams.width must be a power of two, got {cfg.ngrams.width}")
+    if cfg.batch_size < 1:
+        raise UserError("--batch_size must be at least 1")
+    if cfg.tokenizer:
+        load_tokenizer(cfg.tokenizer)
     if cfg.language.enable:
         language_model(cfg.language.model)
     if cfg.toxicity.enable:
         toxicity_model()
-    if cfg.tokenizer:
-        load_tokenizer(cfg.tokenizer)
     if cfg.pii and pii_finder() is None:
         print("warning: PII counting unavailable (dolma_tools.taggers.pii missing); the pii section is null",
               file=sys.stderr)
-    if any(n < 1 for n in cfg.ngrams.sizes):
-        raise UserError("--ngrams.sizes must be positive integers")
-    if cfg.ngrams.width & (cfg.ngrams.width - 1):
-        raise UserError(f"--ngrams.width must be a power of two, got {cfg.ngrams.width}")
-    if cfg.batch_size < 1:
-        raise UserError("--batch_size must be at least 1")
+
+
+def _check_attributes(cfg: StatsConfig, inputs: list[str]) -> None:
+    for name in cfg.attributes:
+        if "/" in name or "*" in name:
+            raise UserError(f"with --documents, --attributes takes attribute set names (the <name> in "
+                            f"attributes/<name>/), got {name!r}; without --documents it takes file globs")
+        for doc in inputs:
+            path = attribute_path(doc, name)
+            if not exists(path):
+                raise UserError(f"attribute file missing for --attributes {name}: {path} "
+                                f"(run `dolma tag` first, or drop the name)")
 
 
 def _contamination_index(cfg: StatsConfig) -> ContaminationIndex | None:
@@ -90,10 +104,11 @@ def lookup_documents(files: list[str], rows: set[tuple[int, int]], snippet: int 
     for f, line in rows:
         by_file.setdefault(f, set()).add(line)
     for f, lines in sorted(by_file.items()):
-        last = max(lines)
-        for line, raw in iter_raw_lines(files[f]):
-            if line in lines and not isinstance(raw, Exception) and isinstance(raw, bytes):
-                doc = parse_line(files[f], line, raw)
+        path, last = files[f], max(lines)
+        records = iter_json_records(path) if path.endswith(".parquet") else iter_raw_lines(path)
+        for line, raw in records:
+            if line in lines:
+                doc = parse_line(path, line, raw) if isinstance(raw, bytes) else raw
                 if isinstance(doc, dict):
                     text = doc.get("text") if isinstance(doc.get("text"), str) else ""
                     url = url_of(doc) if isinstance(doc.get("id"), str) else None
@@ -113,6 +128,7 @@ def run_stats(cfg: StatsConfig, progress: bool = True) -> dict:
     started = time.perf_counter()
     inputs = expand_globs(cfg.documents)
     _check_resources(cfg)
+    _check_attributes(cfg, inputs)
     contamination = _contamination_index(cfg)
     process = functools.partial(stats_file, cfg, contamination)
     summary = run_files("stats", inputs, process, cfg,
@@ -121,8 +137,11 @@ def run_stats(cfg: StatsConfig, progress: bool = True) -> dict:
     mapped = time.perf_counter()
     partial = reduce_partials([partial_path(cfg, doc) for doc in inputs], cfg)
     seconds = time.perf_counter() - started
+    cpu = summary.counters.get("cpu_seconds", 0.0)
     run = {"seconds": round(seconds, 3), "map_seconds": round(mapped - started, 3),
            "mb_per_second": round(partial.bytes / 1e6 / seconds, 3) if seconds else None,
+           "map_cpu_seconds": round(cpu, 3),
+           "mb_per_cpu_second": round(partial.bytes / 1e6 / cpu, 3) if cpu else None,
            "files_failed": summary.files_failed}
     report = build_report(partial, top_k=cfg.top_k, ngram_top=cfg.ngrams.top_k, ngram_bottom=cfg.ngrams.bottom_k,
                           contamination_sets=contamination.sets if contamination else None,
@@ -142,7 +161,8 @@ def reduce_partials(paths: list[str], cfg: StatsConfig):
     """Merge partial files: groups in parallel (Ray), then the groups in order."""
     if cfg.debug or len(paths) <= 4:
         return merge_all([load_partial(p) for p in paths])
-    groups_wanted = max(1, min(len(paths) // 2, 2 * (cfg.processes or os.cpu_count() or 1)))
+    # at most 16 group results come back to the driver at once (each holds a few MiB of sketches)
+    groups_wanted = max(1, min(len(paths) // 2, 2 * (cfg.processes or os.cpu_count() or 1), 16))
     size = math.ceil(len(paths) / groups_wanted)
     groups = [paths[i:i + size] for i in range(0, len(paths), size)]
     return merge_all(map_in_parallel(merge_partial_files, groups, cfg))

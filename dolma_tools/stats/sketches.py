@@ -80,9 +80,9 @@ class CountMinSketch:
     def add(self, keys: np.ndarray, counts: np.ndarray | None = None) -> None:
         if len(keys) == 0:
             return
-        weights = np.ones(len(keys), dtype=np.uint64) if counts is None else counts.astype(np.uint64)
+        weights = None if counts is None else counts.astype(np.float64)  # exact below 2**53
         for r, idx in enumerate(self._rows(keys)):
-            np.add.at(self.table[r], idx, weights)
+            self.table[r] += np.bincount(idx, weights=weights, minlength=self.width).astype(np.uint64)
 
     def estimate(self, keys: np.ndarray) -> np.ndarray:
         if len(keys) == 0:
@@ -93,7 +93,7 @@ class CountMinSketch:
     def merge(self, other: "CountMinSketch") -> None:
         if (self.width, self.depth) != (other.width, other.depth):
             raise ValueError("cannot merge count-min sketches of different shapes")
-        self.table += other.table
+        self.table = self.table + other.table  # not in place: Ray hands back read-only arrays
 
     # sparse pickling: small inputs leave most cells empty
     def __getstate__(self) -> dict:
@@ -131,7 +131,7 @@ class HyperLogLog:
         np.maximum.at(self.registers, idx, rank.astype(np.uint8))
 
     def merge(self, other: "HyperLogLog") -> None:
-        np.maximum(self.registers, other.registers, out=self.registers)
+        self.registers = np.maximum(self.registers, other.registers)
 
     def estimate(self) -> int:
         m = float(len(self.registers))
@@ -212,10 +212,10 @@ class LogHistogram:
         if len(values) == 0:
             return
         idx = np.searchsorted(LOG_BIN_EDGES, np.asarray(values, dtype=np.float64), side="right") - 1
-        self.counts += np.bincount(np.clip(idx, 0, len(LOG_BIN_EDGES) - 1), minlength=len(LOG_BIN_EDGES))
+        self.counts = self.counts + np.bincount(np.clip(idx, 0, len(LOG_BIN_EDGES) - 1), minlength=len(LOG_BIN_EDGES))
 
     def merge(self, other: "LogHistogram") -> None:
-        self.counts += other.counts
+        self.counts = self.counts + other.counts
 
     def nonempty(self) -> list[dict]:
         """Non-empty bins as {low, high, count}; bin i holds values in [edge[i], edge[i+1])."""
@@ -229,14 +229,48 @@ class LogHistogram:
 # ----------------------------------------------------------------------------------------------
 
 
+def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
+    """Whether each of `keys` is in the sorted array `sorted_keys`."""
+    if len(sorted_keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    idx = np.minimum(np.searchsorted(sorted_keys, keys), len(sorted_keys) - 1)
+    return sorted_keys[idx] == keys
+
+
+def _positions_of(hashes: np.ndarray, wanted: np.ndarray) -> np.ndarray:
+    """One position in `hashes` of each wanted key (all present)."""
+    if len(wanted) <= 4:
+        return np.array([int(np.argmax(hashes == k)) for k in wanted.tolist()], dtype=np.intp)
+    # sample keys are the smallest hashes, so a range test usually leaves few positions to search
+    window = np.flatnonzero((hashes >= wanted.min()) & (hashes <= wanted.max()))
+    # candidates are frequent keys, found early: search growing prefixes of the window
+    found_keys, found_pos = [], []
+    start, size = 0, 1 << 15
+    missing = np.sort(wanted)
+    while len(missing) and start < len(window):
+        part = window[start:start + size]
+        hits = part[_member(hashes[part], missing)]
+        keys, first = np.unique(hashes[hits], return_index=True)
+        found_keys.append(keys)
+        found_pos.append(hits[first])
+        missing = missing[~_member(missing, keys)]
+        start, size = start + size, size * 4
+    keys = np.concatenate(found_keys)
+    positions = np.concatenate(found_pos)
+    order = np.argsort(keys)
+    keys, positions = keys[order], positions[order]
+    return positions[np.searchsorted(keys, wanted)]
+
+
 class NGramSketch:
     """Counts of word n-grams for one n: exact while small, then count-min + candidates + sample.
 
-    Exact mode keeps sorted (hash, count) arrays and every n-gram's text; it ends for good when
-    more than `exact_limit` distinct n-grams are seen (in one partial or in a merge). Top-k then
-    comes from heavy-hitter candidates (frequent keys of a strided subsample of each batch) with
-    count-min estimates; bottom-k from the `sample_size` distinct n-grams with the smallest
-    hashes, whose counts stay exact (a key below the final threshold was below it every time).
+    Each batch is reduced to (distinct hash, count) by one sort. Exact mode keeps sorted
+    (hash, count) arrays and every n-gram's text; it ends for good when more than `exact_limit`
+    distinct n-grams are seen (in one partial or in a merge). Top-k then comes from heavy-hitter
+    candidates (each batch's most frequent keys) with count-min estimates; bottom-k from the
+    `sample_size` distinct n-grams with the smallest hashes, whose counts stay exact: a key that
+    ends among the smallest overall was among the smallest of every batch that contained it.
     """
 
     def __init__(self, n: int, *, width: int = 1 << 17, depth: int = 4, exact_limit: int = 100_000,
@@ -261,26 +295,48 @@ class NGramSketch:
 
     # -- map side ------------------------------------------------------------------------------
 
-    def add_batch(self, hashes: np.ndarray, names_of, candidate_stride: int = 4,
-                  candidates_per_batch: int = 200) -> None:
+    def add_batch(self, hashes: np.ndarray, names_of, candidates_per_batch: int = 64) -> None:
         """Count a batch of n-gram hashes; `names_of(positions)` gives the texts at those positions."""
         if len(hashes) == 0:
             return
         self.total += len(hashes)
-        self.hll.add(hashes)
+        keys, counts = np.unique(hashes, return_counts=True)  # one (SIMD) sort; keys ascending
+        counts = counts.astype(np.int64)
+        self.cms.add(keys, counts)
+        self.hll.add(keys)
         if self.exact_keys is not None:
-            keys, first, counts = np.unique(hashes, return_index=True, return_counts=True)
-            self.cms.add(keys, counts)
-            new = ~np.isin(keys, self.exact_keys, assume_unique=True)
-            if len(self.exact_keys) + int(np.count_nonzero(new)) > self.exact_limit:
+            known = _member(keys, self.exact_keys)
+            if len(self.exact_keys) + int(np.count_nonzero(~known)) > self.exact_limit:
                 self._leave_exact()
             else:
-                self.exact_names.update(zip(keys[new].tolist(), names_of(first[new])))
-                self._merge_exact(keys, counts.astype(np.int64))
-        else:
-            self.cms.add(hashes)
-        self._add_candidates(hashes, names_of, candidate_stride, candidates_per_batch)
-        self._add_sample(hashes, names_of)
+                new = keys[~known]
+                self.exact_names.update(zip(new.tolist(), names_of(_positions_of(hashes, new))))
+                self._merge_exact(keys, counts)
+        # heavy hitters of this batch become candidates (their counts come from the sketch)
+        top = keys if len(keys) <= candidates_per_batch else keys[np.argpartition(-counts, candidates_per_batch - 1)[:candidates_per_batch]]
+        self._name(hashes, top, names_of)
+        self.candidates.update(top.tolist())
+        if len(self.candidates) > 2 * self.capacity:
+            self._prune_candidates()
+        # the smallest hashes of the batch join the bottom-by-hash sample with their exact counts
+        smallest, smallest_counts = keys[: self.sample_size], counts[: self.sample_size]
+        if len(self.sample) >= self.sample_size:
+            below = smallest < U64(max(self.sample))
+            smallest, smallest_counts = smallest[below], smallest_counts[below]
+        if len(smallest):
+            self._name(hashes, smallest, names_of)
+            for key, count in zip(smallest.tolist(), smallest_counts.tolist()):
+                self.sample[key] = self.sample.get(key, 0) + count
+            self._trim_sample()
+
+    def _name(self, hashes: np.ndarray, keys: np.ndarray, names_of) -> None:
+        fresh = np.array([k for k in keys.tolist() if k not in self.names and k not in self.exact_names],
+                         dtype=np.uint64)
+        if len(fresh):
+            self.names.update(zip(fresh.tolist(), names_of(_positions_of(hashes, fresh))))
+        for key in keys.tolist():
+            if key not in self.names:
+                self.names[key] = self.exact_names[key]
 
     def _merge_exact(self, keys: np.ndarray, counts: np.ndarray) -> None:
         assert self.exact_keys is not None
@@ -298,41 +354,6 @@ class NGramSketch:
             self.names.setdefault(key, self.exact_names[key])
             self.candidates.add(key)
         self.exact_keys, self.exact_counts, self.exact_names = None, np.zeros(0, np.int64), {}
-
-    def _add_candidates(self, hashes: np.ndarray, names_of, stride: int, per_batch: int) -> None:
-        keys, first, counts = np.unique(hashes[::stride], return_index=True, return_counts=True)
-        if len(keys) > per_batch:
-            top = np.argpartition(-counts, per_batch - 1)[:per_batch]
-            keys, first = keys[top], first[top]
-        fresh = [i for i, key in enumerate(keys.tolist()) if key not in self.names]
-        if fresh:
-            self.names.update(zip(keys[fresh].tolist(), names_of(first[fresh] * stride)))
-        self.candidates.update(keys.tolist())
-        if len(self.candidates) > 2 * self.capacity:
-            self._prune_candidates()
-
-    def _sample_threshold(self) -> int:
-        if len(self.sample) < self.sample_size:
-            return 1 << 64
-        return max(self.sample) + 1
-
-    def _add_sample(self, hashes: np.ndarray, names_of) -> None:
-        threshold = self._sample_threshold()
-        if threshold <= (1 << 64) - 1:
-            positions = np.flatnonzero(hashes < U64(threshold))
-        else:
-            positions = np.arange(len(hashes))
-        if len(positions) == 0:
-            return
-        keys, first, counts = np.unique(hashes[positions], return_index=True, return_counts=True)
-        keep = self.sample_size  # only the smallest hashes can stay
-        keys, first, counts = keys[:keep], first[:keep], counts[:keep]
-        fresh = [i for i, key in enumerate(keys.tolist()) if key not in self.names]
-        if fresh:
-            self.names.update(zip(keys[fresh].tolist(), names_of(positions[first[fresh]])))
-        for key, count in zip(keys.tolist(), counts.tolist()):
-            self.sample[key] = self.sample.get(key, 0) + count
-        self._trim_sample()
 
     def _trim_sample(self) -> None:
         if len(self.sample) > self.sample_size:

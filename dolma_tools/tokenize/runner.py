@@ -14,6 +14,7 @@ import glob
 import hashlib
 import logging
 import os
+import time
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -31,7 +32,7 @@ from dolma_tools.tokenize.plan import TokenizePlan, fingerprint, plan_groups, ri
 from dolma_tools.tokenize.shards import MANIFEST_NAME, build_manifest
 from dolma_tools.tokenize.tokenizers import (check_eos, check_token_id, choose_dtype, known_special_ids,
                                              padded_vocab_size, resolve_tokenizer, special_tokens,
-                                             tokenizer_from_resolved, vocab_size)
+                                             tokenizer_from_resolved, tokenizer_json, vocab_size)
 from dolma_tools.tokenize.writer import DocMeta, GroupShardWriter, ShardInfo
 
 log = logging.getLogger("dolma_tools.tokenize")
@@ -124,7 +125,8 @@ def resolve_settings(cfg: TokensConfig) -> ResolvedSettings:
         tokenizer=resolved, eos_token_id=eos, bos_token_id=bos,
         dtype=choose_dtype(cfg.dtype, size, label),
         encode_special_tokens=tcfg.encode_special_tokens,
-        segment_before_tokenization=tcfg.segment_before_tokenization, refresh=refresh)
+        segment_before_tokenization=tcfg.segment_before_tokenization, refresh=refresh,
+        ascii_fast_path=tcfg.ascii_fast_path, tokenizer_json=tokenizer_json(resolved))
     return ResolvedSettings(encoding=encoding, pad_token_id=pad, vocab_size=size,
                             special_tokens=special_tokens(tok))
 
@@ -201,6 +203,7 @@ def _remove_stale_shards(job: TokenizeJob, group: int) -> None:
 def tokenize_group(job: TokenizeJob, key: str) -> FileResult:
     group = int(key.rsplit("-", 1)[-1])
     result = FileResult(path=key)
+    cpu_start = time.process_time()
     encoder = encoder_for(job.encoding, job.parallel_tokenizer)
     shuffle_rng = rng_for(job.seed, group, SHUFFLE_STREAM)
     _remove_stale_shards(job, group)
@@ -226,6 +229,7 @@ def tokenize_group(job: TokenizeJob, key: str) -> FileResult:
     result.add("tokens", tokens)
     result.add("shards", len(shards))
     result.add("split_documents", writer.split_documents)
+    result.add("worker_cpu_seconds", round(time.process_time() - cpu_start, 3))
     marker = {"fingerprint": job.group_fingerprint(group), "group": group,
               "files": list(job.plan.groups[group].files), "documents": documents, "tokens": tokens,
               "shards": [s.to_dict() for s in shards]}
@@ -267,7 +271,8 @@ def make_job(cfg: TokensConfig, settings: ResolvedSettings, files: list[str]) ->
     return TokenizeJob(
         destination=cfg.destination.rstrip("/"), plan=plan, encoding=enc, max_size=cfg.max_size,
         batch_size=cfg.batch_size, ring_size=cfg.ring_size, sample_ring_prop=cfg.sample_ring_prop,
-        seed=cfg.seed, text_field=cfg.fields.text_field_name, id_field=cfg.fields.id_field_name,
+        seed=cfg.seed, text_field=cfg.fields.text_field_name,
+        id_field=None if cfg.fields.id_field_name in (None, "", "null", "None") else cfg.fields.id_field_name,
         id_field_type=cfg.fields.id_field_type, strict=cfg.strict, parallel_tokenizer=parallel,
         settings_fingerprint=settings_fp)
 
@@ -276,7 +281,10 @@ def run_tokens(cfg: TokensConfig, progress: bool = True) -> RunSummary:
     settings = resolve_settings(cfg)
     files = expand_globs(cfg.documents)
     job = make_job(cfg, settings, files)
-    keys = [f"group-{g.index}" for g in job.plan.groups]
+    # Largest groups first, so the last tasks to finish are short ones (the order of the tasks
+    # does not change what they write).
+    sizes = {g.index: sum(_local_size(p) for p in g.files) for g in job.plan.groups}
+    keys = [f"group-{g}" for g in sorted(sizes, key=lambda g: (-sizes[g], g))]
     summary = run_files(
         "tokens", keys, functools.partial(tokenize_group, job), cfg,
         is_done=lambda key: read_marker(job, int(key.rsplit("-", 1)[-1])) is not None,
@@ -300,6 +308,15 @@ def run_tokens(cfg: TokensConfig, progress: bool = True) -> RunSummary:
         out.write(orjson.dumps(manifest, option=orjson.OPT_INDENT_2))
     _warn_unlisted(job, shards)
     return summary
+
+
+def _local_size(path: str) -> int:
+    if is_remote(path):
+        return 0
+    try:
+        return os.path.getsize(local_path(path))
+    except OSError:
+        return 0
 
 
 def _warn_unlisted(job: TokenizeJob, shards: list[ShardInfo]) -> None:

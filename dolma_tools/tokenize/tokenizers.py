@@ -172,6 +172,11 @@ def _tokenizer_json(path: str, sha256: str) -> str:
         return fh.read()
 
 
+def tokenizer_json(resolved: ResolvedTokenizer) -> str:
+    """The tokenizer file's text (read once per process)."""
+    return _tokenizer_json(resolved.path, resolved.sha256)
+
+
 def tokenizer_from_resolved(resolved: ResolvedTokenizer) -> tokenizers.Tokenizer:
     try:
         return tokenizers.Tokenizer.from_str(_tokenizer_json(resolved.path, resolved.sha256))
