@@ -129,7 +129,7 @@ _BOOL_WORDS = {"true": True, "yes": True, "1": True, "on": True,
 def coerce(key: str, value: Any, tp: Any) -> Any:
     """Convert `value` to `tp`, raising a ConfigError naming `key` and the expected type."""
     inner, optional = _strip_optional(tp)
-    if value is None or (isinstance(value, str) and value in ("null", "None", "~") and inner is not str):
+    if value is None or (isinstance(value, str) and value in ("null", "None", "~") and (optional or inner is not str)):
         if optional or inner is Any:
             return None
         raise ConfigError(f"config key `{key}`: expected {type_name(tp)}, got null")

@@ -43,6 +43,8 @@ def ensure_ray(cfg: RuntimeConfig) -> None:
         ray.init(address=address, **common)
     else:
         os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
+        # Ray lowers workers' priority (nice 15) by default; our workers are the job, not a guest
+        os.environ.setdefault("RAY_worker_niceness", "0")
         store = os.environ.get("DOLMA_TOOLS_RAY_OBJECT_STORE_BYTES")  # tests keep it small
         # address="local": always a fresh embedded Ray, even if `ray start` left a cluster running
         ray.init(address="local", num_cpus=cfg.processes or os.cpu_count() or 1,
