@@ -209,6 +209,10 @@ def _run_on_ray(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, sum
             ray.cancel(ref, force=True)
 
 
+def _apply(fn: Callable, item):
+    return fn(item)
+
+
 def map_in_parallel(fn: Callable, items: Sequence, cfg: RuntimeConfig) -> list:
     """Apply `fn` to each item as Ray tasks (in-process with --debug); results in input order.
 
@@ -219,9 +223,10 @@ def map_in_parallel(fn: Callable, items: Sequence, cfg: RuntimeConfig) -> list:
     import ray
 
     ensure_ray(cfg)
-    task = ray.remote(num_cpus=1, max_retries=cfg.retries)(fn).options(runtime_env=worker_runtime_env())
+    task = ray.remote(num_cpus=1, max_retries=cfg.retries)(_apply).options(runtime_env=worker_runtime_env())
+    fn_ref = ray.put(fn)  # any picklable callable: functions, functools.partial, bound methods
     try:
-        return ray.get([task.remote(item) for item in items])
+        return ray.get([task.remote(fn_ref, item) for item in items])
     except Exception as exc:
         cause = _unwrap(exc)
         if cause is not exc:

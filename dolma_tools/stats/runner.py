@@ -193,10 +193,15 @@ def _remove_partials(cfg: StatsConfig, inputs: list[str]) -> None:
 # Dolma's `stat`
 
 
+def _histograms_task(item: tuple[str, str | None]) -> AttributeHistograms:
+    path, regex = item  # a plain function: Ray cannot wrap a functools.partial
+    return histograms_of_file(path, regex)
+
+
 def run_attribute_stat(cfg: StatsConfig) -> dict:
     """Histograms of attribute scores and span lengths; console tables; optional summaries file."""
     files = expand_globs(cfg.attributes, what="attributes")
-    parts = map_in_parallel(functools.partial(histograms_of_file, regex=cfg.regex), files, cfg)
+    parts = map_in_parallel(_histograms_task, [(path, cfg.regex) for path in files], cfg)
     hists = AttributeHistograms()
     for part in parts:
         hists.merge(part)

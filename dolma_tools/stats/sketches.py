@@ -99,18 +99,20 @@ class CountMinSketch:
     def __getstate__(self) -> dict:
         flat = self.table.ravel()
         nz = np.flatnonzero(flat)
+        small = len(flat) == 0 or int(flat.max()) < (1 << 32)  # store 32-bit counts when they fit
         if len(nz) * 3 < len(flat):
-            cells = {"index": nz.astype(np.uint32), "values": flat[nz]}
+            values = flat[nz]
+            cells = {"index": nz.astype(np.uint32), "values": values.astype(np.uint32) if small else values}
         else:
-            cells = {"dense": self.table}
+            cells = {"dense": self.table.astype(np.uint32) if small else self.table}
         return {"width": self.width, "depth": self.depth, **cells}
 
     def __setstate__(self, state: dict) -> None:
         self.__init__(state["width"], state["depth"])
         if "dense" in state:
-            self.table = state["dense"]
+            self.table = state["dense"].astype(np.uint64)
         else:
-            self.table.ravel()[state["index"].astype(np.intp)] = state["values"]
+            self.table.ravel()[state["index"].astype(np.intp)] = state["values"].astype(np.uint64)
 
 
 class HyperLogLog:
