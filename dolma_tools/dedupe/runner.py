@@ -129,28 +129,45 @@ class FileAnalysis:
     result: FileResult | None = None
 
 
+CHUNK_DOCUMENTS = 8192  # documents held in memory at once while analysing a file
+
+
 def analyze_file(cfg: DedupeConfig, want_exact: bool, bands: int, rows: int, eval_filter: Any,
                  path: str) -> FileAnalysis:
+    """Stream a file in chunks of documents; only keys, spans and signatures are kept."""
+    result = FileResult(path=path)
+    out = FileAnalysis(path=path, result=result)
+    parts: list[FileAnalysis] = []
+    chunk: list[dict | None] = []
+    for _, record in iter_documents(path):
+        if isinstance(record, BadLine):
+            result.bad_line(record, cfg.strict)
+            chunk.append(None)
+        else:
+            chunk.append(record)
+        if len(chunk) >= CHUNK_DOCUMENTS:
+            parts.append(_analyze_chunk(cfg, want_exact, bands, rows, eval_filter, path, chunk, len(out.ids)))
+            out.ids.extend(doc["id"] if doc is not None else None for doc in chunk)
+            chunk = []
+    if chunk or not parts:
+        parts.append(_analyze_chunk(cfg, want_exact, bands, rows, eval_filter, path, chunk, len(out.ids)))
+        out.ids.extend(doc["id"] if doc is not None else None for doc in chunk)
+    result.documents = sum(doc_id is not None for doc_id in out.ids)
+    _merge_chunks(out, parts)
+    return out
+
+
+def _analyze_chunk(cfg: DedupeConfig, want_exact: bool, bands: int, rows: int, eval_filter: Any, path: str,
+                   docs: list[dict | None], first_line: int) -> FileAnalysis:
     from dolma_tools.dedupe import minhash as mh
 
     d = cfg.dedupe
     result = FileResult(path=path)
-    docs: list[dict | None] = []
-    ids: list = []
-    for _, record in iter_documents(path):
-        if isinstance(record, BadLine):
-            result.bad_line(record, cfg.strict)
-            docs.append(None)
-            ids.append(None)
-        else:
-            docs.append(record)
-            ids.append(record["id"])
-    result.documents = sum(doc is not None for doc in docs)
-    out = FileAnalysis(path=path, ids=ids, result=result)
+    out = FileAnalysis(path=path, result=result)
     if want_exact and d.documents is not None:
         out.exact, problems = plan_documents(docs, _suffix(cfg, d.documents.attribute_name), d.documents.key, d)
         for index, message in problems:
-            result.bad_line(BadLine(path, index + 1, message), cfg.strict)
+            result.bad_line(BadLine(path, first_line + index + 1, message), cfg.strict)
     elif want_exact and d.paragraphs is not None:
         out.exact = plan_paragraphs(docs, _suffix(cfg, d.paragraphs.attribute_name), d.paragraphs, d)
     if eval_filter is not None:
@@ -163,24 +180,64 @@ def analyze_file(cfg: DedupeConfig, want_exact: bool, bands: int, rows: int, eva
     if d.minhash is not None:
         m = d.minhash
         texts = [doc["text"] if doc is not None else "" for doc in docs]
-        sigs, has = [], []
+        sigs, has = [np.zeros((0, m.num_perm), dtype=np.uint32)], [np.zeros(0, dtype=bool)]
         for start in range(0, len(texts), m.batch_size):
             s, h = mh.signatures(texts[start:start + m.batch_size], m.num_perm, m.seed, m.ngram_size, m.lowercase)
             sigs.append(s)
             has.append(h)
-        sig = np.concatenate(sigs) if sigs else np.zeros((0, m.num_perm), dtype=np.uint32)
-        out.has_signature = np.concatenate(has) if has else np.zeros(0, dtype=bool)
-        out.band_keys = mh.band_hashes(sig, bands, rows)
+        out.has_signature = np.concatenate(has)
+        out.band_keys = mh.band_hashes(np.concatenate(sigs), bands, rows)
         out.chars = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
         out.nbytes = np.fromiter((len(t.encode("utf-8")) for t in texts), dtype=np.int64, count=len(texts))
         out.sources = [(doc.get("source") or "") if doc is not None else "" for doc in docs]
         if m.verify:
             out.shingles = []
             for start in range(0, len(texts), m.batch_size):
-                chunk = texts[start:start + m.batch_size]
-                hv, per_doc = mh.batch_shingle_hashes(chunk, m.ngram_size, m.lowercase, full=True)
+                batch = texts[start:start + m.batch_size]
+                hv, per_doc = mh.batch_shingle_hashes(batch, m.ngram_size, m.lowercase, full=True)
                 out.shingles.extend(np.unique(part) for part in np.split(hv, np.cumsum(per_doc)[:-1]))
     return out
+
+
+def _merge_chunks(out: FileAnalysis, parts: list[FileAnalysis]) -> None:
+    for part in parts:
+        out.result.skipped += part.result.skipped
+        out.result.errors.extend(part.result.errors)
+        for name, value in part.result.counters.items():
+            out.result.add(name, value)
+    if parts[0].exact is not None:
+        out.exact = _concat_plans([p.exact for p in parts])
+    if parts[0].decontam is not None:
+        out.decontam = [a for p in parts for a in p.decontam]
+    if parts[0].band_keys is not None:
+        out.band_keys = np.concatenate([p.band_keys for p in parts])
+        out.has_signature = np.concatenate([p.has_signature for p in parts])
+        out.chars = np.concatenate([p.chars for p in parts])
+        out.nbytes = np.concatenate([p.nbytes for p in parts])
+        out.sources = [s for p in parts for s in p.sources]
+        if parts[0].shingles is not None:
+            out.shingles = [s for p in parts for s in p.shingles]
+
+
+def _concat_plans(plans: list[SpanPlan]) -> SpanPlan:
+    if len(plans) == 1:
+        return plans[0]
+    first = plans[0]
+    merged = SpanPlan(attribute=first.attribute, mode=first.mode, threshold=first.threshold)
+    doc_offset = unit_offset = 0
+    unit_doc, key_unit = [], []
+    for plan in plans:
+        merged.doc_state.extend(plan.doc_state)
+        unit_doc.append(np.asarray(plan.unit_doc, dtype=np.int64) + doc_offset)
+        key_unit.append(np.asarray(plan.key_unit, dtype=np.int64) + unit_offset)
+        doc_offset += len(plan.doc_state)
+        unit_offset += len(plan.unit_doc)
+    merged.unit_doc = np.concatenate(unit_doc)
+    merged.key_unit = np.concatenate(key_unit)
+    merged.unit_start = np.concatenate([np.asarray(p.unit_start, dtype=np.int64) for p in plans])
+    merged.unit_end = np.concatenate([np.asarray(p.unit_end, dtype=np.int64) for p in plans])
+    merged.hashes = np.concatenate([p.hashes for p in plans])
+    return merged
 
 
 # ------------------------------------------------------------------------------------------

@@ -16,7 +16,6 @@ import uuid
 import zlib
 from typing import IO, Iterator
 
-import smart_open
 import zstandard
 
 GZIP_LEVEL = 6
@@ -53,6 +52,8 @@ def _transport_params() -> dict:
 def open_raw(path: str, mode: str) -> IO[bytes]:
     """The undecoded byte stream of a local file or URL."""
     if is_remote(path):
+        import smart_open  # imported on first remote access: it costs ~1 s at start-up
+
         return smart_open.open(path, mode, compression="disable", transport_params=_transport_params())
     return open(local_path(path), mode)
 

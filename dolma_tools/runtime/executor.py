@@ -146,7 +146,9 @@ def _run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: Runti
     bar = _Progress(stage, len(todo), progress)
     start = time.perf_counter()
     try:
-        if cfg.debug or not todo:
+        # one file cannot be parallelised across files: skip Ray's start-up cost unless a cluster is asked for
+        single_local = len(todo) == 1 and not (cfg.ray_address or os.environ.get("RAY_ADDRESS"))
+        if cfg.debug or not todo or single_local:
             _run_in_process(todo, process, summary, bar)
         else:
             _run_on_ray(todo, process, cfg, summary, bar)
