@@ -93,6 +93,9 @@ class Distributed:
 
     def close(self) -> None:
         if self.owned and dist.is_initialized():
+            if self.world_size > 1:
+                # no rank may tear gloo down while a peer still talks to it (that aborts the peer)
+                dist.barrier()
             dist.destroy_process_group()
 
 
