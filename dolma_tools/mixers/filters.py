@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from typing import Any, Callable
 
 import orjson
@@ -50,15 +51,26 @@ def jq_truthy(value: Any) -> bool:
     return True
 
 
+# jq can read the worker's environment (`env`, `$ENV`) and files (`import`/`include` with a
+# search path). Filters come from config files that may be shared, and their outputs can reach
+# the written documents (`$...` replacements), so both are shut off: the environment is replaced
+# by an empty object, and module directives cannot follow the definitions we put first.
+_JQ_SANDBOX_PREFIX = "def env: {}; def input_filename: null; def get_search_list: []; {} as $ENV | ("
+_JQ_MODULE_DIRECTIVE = re.compile(r"^\s*(import|include|module)\b")
+
+
 def compile_jq(program: str):
     try:
         import jq
     except ImportError as exc:  # pragma: no cover - jq is a dependency
         raise ConfigError("syntax: jq needs the `jq` package (pip install jq)") from exc
+    if _JQ_MODULE_DIRECTIVE.match(program):
+        raise ConfigError(f"jq program {program!r}: import/include/module directives are not allowed")
     try:
-        return jq.compile(program)
+        return jq.compile(_JQ_SANDBOX_PREFIX + program + "\n)")
     except ValueError as exc:
-        raise ConfigError(f"jq program {program!r} does not compile: {exc}") from None
+        message = str(exc).replace(_JQ_SANDBOX_PREFIX, "")
+        raise ConfigError(f"jq program {program!r} does not compile: {message}") from None
 
 
 def jq_outputs(compiled, doc: dict, cache: dict | None = None) -> list:
@@ -89,7 +101,8 @@ _ALLOWED_NODES = (
     ast.Subscript, ast.Slice, ast.Constant, ast.Name, ast.Load, ast.Store, ast.List, ast.Tuple,
     ast.IfExp, ast.Call, ast.GeneratorExp, ast.ListComp, ast.comprehension,
 )
-_LOOKUP_ERRORS = (KeyError, IndexError, TypeError, NameError, ValueError, ZeroDivisionError)
+# what a filter may raise on odd document values: a non-match, never a crashed file
+_LOOKUP_ERRORS = (KeyError, IndexError, TypeError, NameError, ValueError, ArithmeticError)
 
 
 def check_python_expression(source: str) -> ast.Expression:
@@ -97,6 +110,8 @@ def check_python_expression(source: str) -> ast.Expression:
         tree = ast.parse(source.strip(), mode="eval")
     except SyntaxError as exc:
         raise ConfigError(f"python filter {source!r} is not an expression: {exc.msg}") from None
+    except (RecursionError, MemoryError):
+        raise ConfigError(f"python filter {source[:80]!r}...: too deeply nested") from None
     for node in ast.walk(tree):
         if not isinstance(node, _ALLOWED_NODES):
             raise ConfigError(f"python filter {source!r}: {type(node).__name__} is not allowed "
@@ -115,7 +130,10 @@ def check_python_expression(source: str) -> ast.Expression:
 
 def compile_python(source: str) -> Callable[[dict], Any]:
     """An evaluator for one expression; names are the document's top-level fields."""
-    code = compile(check_python_expression(source), "<filter>", "eval")
+    try:
+        code = compile(check_python_expression(source), "<filter>", "eval")
+    except (RecursionError, MemoryError):
+        raise ConfigError(f"python filter {source[:80]!r}...: too deeply nested") from None
     env = {**SAFE_FUNCTIONS, "__builtins__": {}}
 
     def evaluate(doc: dict) -> Any:

@@ -461,13 +461,22 @@ class JsonPath:
 
     def __init__(self, text: str) -> None:
         self.text = text
-        parser = _Parser(text)
-        head, steps, simple = parser.path()
-        if parser.peek() is not None:
-            raise ConfigError(f"JSONPath {text!r}: unexpected {parser.peek()[1]!r}")
-        if head != "$":
-            raise ConfigError(f"JSONPath {text!r}: a pattern starts with $")
-        self._selector = compile_path_parts(head, steps, simple)
+        try:
+            parser = _Parser(text)
+            head, steps, simple = parser.path()
+            if parser.peek() is not None:
+                raise ConfigError(f"JSONPath {text!r}: unexpected {parser.peek()[1]!r}")
+            if head != "$":
+                raise ConfigError(f"JSONPath {text!r}: a pattern starts with $")
+            self._selector = compile_path_parts(head, steps, simple)
+        except ConfigError:
+            raise
+        except re.error as exc:
+            raise ConfigError(f"JSONPath {text!r}: invalid regular expression ({exc})") from None
+        except (ValueError, OverflowError) as exc:
+            raise ConfigError(f"JSONPath {text!r}: {exc}") from None
+        except (RecursionError, MemoryError):
+            raise ConfigError(f"JSONPath {text[:80]!r}...: too deeply nested") from None
         self._run = self._selector.run
 
     def select(self, doc: Any) -> Values:
