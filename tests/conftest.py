@@ -47,3 +47,23 @@ def ray_session():
         ray.init(address="local", num_cpus=2, include_dashboard=False, configure_logging=False,
                  object_store_memory=256 * 1024 * 1024)
     yield ray
+
+
+@pytest.fixture
+def s3_server(monkeypatch):
+    """A real S3 protocol endpoint (moto's server on 127.0.0.1); yields a boto3 client for it.
+
+    The AWS_* variables point dolma-tools (and Ray workers, which get them forwarded) at it.
+    """
+    import boto3
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    for key, value in {"AWS_ENDPOINT_URL": endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                       "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(key, value)
+    yield boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1")
+    server.stop()

@@ -13,15 +13,13 @@ stage counts and skips, or turns into a `DataError` under `--strict`.
 from __future__ import annotations
 
 import gzip
-import zlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 import orjson
-import zstandard
 
 from dolma_tools.errors import DataError
-from dolma_tools.io.files import AtomicWriter, iter_decompressed
+from dolma_tools.io.files import DECOMPRESSION_ERRORS, AtomicWriter, iter_decompressed
 
 READ_CHUNK = 1 << 20
 
@@ -40,15 +38,15 @@ class BadLine:
 
 
 # Exceptions that mean "the compressed stream is damaged or cut short".
-_TRUNCATION_ERRORS = (EOFError, gzip.BadGzipFile, zlib.error, zstandard.ZstdError, OSError)
+_TRUNCATION_ERRORS = (EOFError, gzip.BadGzipFile, OSError, ValueError, *DECOMPRESSION_ERRORS)
 
 
-def iter_raw_lines(path: str) -> Iterator[tuple[int, bytes | BadLine]]:
+def iter_raw_lines(path: str, compression: str | None = None) -> Iterator[tuple[int, bytes | BadLine]]:
     """(1-based line number, bytes) for each non-blank line; a damaged stream ends with a BadLine."""
     line_number = 0
     pending = b""
     try:
-        for chunk in iter_decompressed(path, READ_CHUNK):
+        for chunk in iter_decompressed(path, READ_CHUNK, compression):
             lines = (pending + chunk).split(b"\n")
             pending = lines.pop()
             for raw in lines:

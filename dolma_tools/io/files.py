@@ -79,20 +79,35 @@ class TruncatedStreamError(EOFError):
     """A compressed stream ended before its end marker (a cut-short or damaged file)."""
 
 
+try:  # ISA-L inflates gzip 2-3x faster than zlib; optional, same output
+    from isal import isal_zlib as _inflate_lib
+    DECOMPRESSION_ERRORS: tuple = (zlib.error, zstandard.ZstdError, _inflate_lib.error)
+except ImportError:  # pragma: no cover - depends on the environment
+    _inflate_lib = zlib
+    DECOMPRESSION_ERRORS = (zlib.error, zstandard.ZstdError)
+
+
 def _decompressor(compression: str):
     if compression == "gz":
-        return zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+        return _inflate_lib.decompressobj(16 + zlib.MAX_WBITS)
     return zstandard.ZstdDecompressor().decompressobj()
 
 
-def iter_decompressed(path: str, chunk_size: int = 1 << 20) -> Iterator[bytes]:
+def normalise_compression(name: str | None, path: str) -> str:
+    """Dolma's `compression.input` names (gz, gzip, zst, zstd, '') or, when None, the file's extension."""
+    if name is None:
+        return compression_of(path)
+    return {"gzip": "gz", "zstd": "zst", "none": ""}.get(name, name)
+
+
+def iter_decompressed(path: str, chunk_size: int = 1 << 20, compression: str | None = None) -> Iterator[bytes]:
     """Decompressed blocks of a file, salvaging everything decodable before any damage.
 
     Unlike reading through GzipFile, a truncated file yields all the data that precedes the
     cut, then raises TruncatedStreamError. Concatenated gzip members and zstd frames are read
     through.
     """
-    compression = compression_of(path)
+    compression = normalise_compression(compression, path)
     with open_raw(path, "rb") as raw:
         if not compression:
             while chunk := raw.read(chunk_size):

@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import logging
 import os
-import zlib
 from dataclasses import dataclass
 from typing import Any, Iterator
 
 import orjson
-import zstandard
 
 from dolma_tools.errors import DataError
 from dolma_tools.io.documents import BadLine, iter_parquet_records, iter_raw_lines, parse_line, validate_document
-from dolma_tools.io.files import compression_of, open_raw, open_read
 from dolma_tools.io.paths import attribute_path
 from dolma_tools.mixers.config import StreamConfig
 from dolma_tools.mixers.filters import DocumentFilter, PatternError
@@ -28,16 +25,6 @@ from dolma_tools.mixers.spans import SpanError, SpanReplacer, replace_spans
 from dolma_tools.runtime import FileResult
 
 log = logging.getLogger("dolma_tools.mix")
-
-try:  # ISA-L inflates gzip ~2-3x faster than zlib (optional)
-    from isal import isal_zlib as _fast_zlib
-    _ISAL_ERRORS: tuple = (_fast_zlib.error,)
-except ImportError:  # pragma: no cover - depends on the environment
-    _fast_zlib = None
-    _ISAL_ERRORS = ()
-# what a damaged or truncated compressed file raises while we read it
-_DAMAGED = (EOFError, OSError, ValueError, zlib.error, zstandard.ZstdError, *_ISAL_ERRORS)
-
 
 class _Context:
     """Where the pipeline is, for errors raised from inside compiled patterns."""
@@ -78,61 +65,11 @@ def attribute_files(document: str, names: list[str]) -> list[str]:
     return [attribute_path(document, name) for name in names]
 
 
-def _gzip_blocks(path: str) -> Iterator[bytes]:
-    """Decompressed blocks of a (multi-member) gzip file with ISA-L; TruncatedStreamError if cut short."""
-    with open_raw(path, "rb") as raw:
-        decoder = _fast_zlib.decompressobj(31)
-        finished = True
-        while chunk := raw.read(1 << 20):
-            while chunk:
-                finished = False
-                out = decoder.decompress(chunk)
-                if out:
-                    yield out
-                if not decoder.eof:
-                    break
-                finished = True
-                chunk = decoder.unused_data
-                decoder = _fast_zlib.decompressobj(31)
-        if not finished:
-            raise EOFError("compressed stream ended before its end marker")
-
-
-def _codec_blocks(path: str, codec: str) -> Iterator[bytes]:
-    with open_read(path, codec) as stream:
-        while chunk := stream.read(1 << 20):
-            yield chunk
-
-
 def iter_lines(path: str, compression: str | None) -> Iterator[tuple[int, Any]]:
     """(line number, raw bytes | parsed Parquet row | BadLine) for each non-blank record of a file."""
     if path.endswith(".parquet"):
-        yield from iter_parquet_records(path)
-        return
-    codec = compression_of(path) if compression is None else {"gzip": "gz", "zstd": "zst"}.get(compression, compression)
-    if codec == "gz" and _fast_zlib is not None:
-        blocks = _gzip_blocks(path)
-    elif compression is None:
-        yield from iter_raw_lines(path)
-        return
-    else:
-        blocks = _codec_blocks(path, codec)
-    number, pending = 0, b""
-    try:
-        for chunk in blocks:
-            lines = (pending + chunk).split(b"\n")
-            pending = lines.pop()
-            for raw in lines:
-                number += 1
-                if raw.strip():
-                    yield number, raw
-    except _DAMAGED as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
-        yield number + 1, BadLine(path, number + 1, f"truncated or corrupt compressed data ({exc})")
-        return
-    if pending.strip():
-        yield number + 1, pending
+        return iter_parquet_records(path)
+    return iter_raw_lines(path, compression)
 
 
 def _same_id(doc_id: str, attr_id: Any) -> bool:

@@ -120,27 +120,8 @@ def test_config_errors(tmp_path: Path) -> None:
         run(tmp_path, "--dedupe.paragraphs.attribute_name", "x")
 
 
-@pytest.fixture
-def s3_server(monkeypatch):
-    """A real S3 protocol endpoint: moto's server on 127.0.0.1."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1")
-    client.create_bucket(Bucket="dedupe")
-    yield client
-    server.stop()
-
-
 def test_s3_documents_and_filter(s3_server, tmp_path: Path) -> None:
+    s3_server.create_bucket(Bucket="dedupe")
     from dolma_tools.dedupe.bloom import BloomFilter, hash_keys
 
     write_docs(tmp_path, "a", [{"id": "1", "text": "p one\np two"}, {"id": "2", "text": "p two\np three"}])

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from tests.foundation.helpers import VENV_BIN, dolma, read_jsonl_gz, tree_bytes, write_jsonl_gz
 
@@ -60,28 +59,9 @@ def test_kill_minus_9_then_rerun_gives_identical_outputs(tmp_path: Path):
     assert killed_tree == clean_tree                      # byte-identical, no partial or .tmp files
 
 
-@pytest.fixture
-def s3_server(monkeypatch):
-    """A real S3 protocol endpoint: moto's server on 127.0.0.1."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1")
-    client.create_bucket(Bucket="corpus")
-    yield client, env
-    server.stop()
-
-
 def test_tag_reads_and_writes_s3(s3_server, demo_copy: Path, ray_session):
-    client, env = s3_server
+    client = s3_server
+    client.create_bucket(Bucket="corpus")
     for path in sorted(demo_copy.glob("*/*.json.gz")):
         client.upload_file(str(path), "corpus", f"ds/documents/{path.parent.name}/{path.name}")
     from dolma_tools.taggers.runner import TagConfig, run_tag

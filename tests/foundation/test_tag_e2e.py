@@ -9,9 +9,8 @@ import pytest
 
 from dolma_tools.errors import DataError
 from dolma_tools.taggers.runner import TagConfig, run_tag
-from tests.foundation.helpers import dolma, read_jsonl_gz, write_jsonl_gz
-
 from dolma_tools.taggers.sampling import document_uniform
+from tests.foundation.helpers import dolma, read_jsonl_gz
 
 
 def test_cli_tag_writes_line_aligned_attributes_with_dolma_keys(demo_copy: Path):

@@ -234,27 +234,8 @@ def test_cli_runs_a_dolma_config(tmp_path, monkeypatch):
     assert result.exit_code == 0 and "email-spans" in result.output
 
 
-@pytest.fixture
-def s3_server(monkeypatch):
-    """A real S3 protocol endpoint: moto's server on 127.0.0.1."""
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    env = {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_REGION": "us-east-1"}
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    import boto3
-
-    client = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1")
-    client.create_bucket(Bucket="mix")
-    yield client
-    server.stop()
-
-
 def test_mix_reads_and_writes_s3(s3_server, tmp_path):
+    s3_server.create_bucket(Bucket="mix")
     client = s3_server
     source = DATA / "source"
     for path in sorted(source.rglob("*.json.gz")):

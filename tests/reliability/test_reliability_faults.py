@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import os
 import signal
 import threading
@@ -11,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from dolma_tools.errors import UserError
 from dolma_tools.taggers.runner import TagConfig, run_tag
 from tests.foundation.helpers import read_jsonl_gz, tree_bytes, write_jsonl_gz
 
@@ -21,7 +19,7 @@ PID_TAGGER = (
     "@register('pid_recording_length_v1', 'char length; records the worker pid (fault tests)')\n"
     "class PidRecording(Tagger):\n"
     "    def tag(self, doc):\n"
-    "        d = os.environ['PID_DIR']\n"
+    "        d = os.environ['DOLMA_TOOLS_PID_DIR']\n"
     "        open(os.path.join(d, f'{os.getpid()}.pid'), 'w').close()\n"
     "        time.sleep(0.05)\n"
     "        return {'length': [(0, len(doc.text), len(doc.text))]}\n")
@@ -39,17 +37,13 @@ def test_sigkill_of_a_ray_worker_mid_task_is_retried(tmp_path: Path, ray_session
     module.write_text(PID_TAGGER)
     pid_dir = tmp_path / "pids"
     pid_dir.mkdir()
-    monkeypatch.setenv("DOLMA_TOOLS_TEST_PID_DIR", str(pid_dir))   # forwarded to workers
-    os.environ["PID_DIR"] = str(pid_dir)
+    monkeypatch.setenv("DOLMA_TOOLS_PID_DIR", str(pid_dir))   # DOLMA_TOOLS_* variables reach the workers
     faulty, clean = make_corpus(tmp_path / "faulty"), make_corpus(tmp_path / "clean")
 
     def cfg(docs: Path) -> TagConfig:
         return TagConfig(documents=[f"{docs}/*.jsonl.gz"], taggers=["pid_recording_length_v1"], experiment="e",
                          tagger_modules=[str(module)], processes=2, retries=3, batch_size=5)
 
-    # PID_DIR must reach the workers: DOLMA_TOOLS_* variables are forwarded, plain ones are not
-    monkeypatch.setenv("DOLMA_TOOLS_PID_DIR", str(pid_dir))
-    module.write_text(PID_TAGGER.replace("os.environ['PID_DIR']", "os.environ['DOLMA_TOOLS_PID_DIR']"))
     outcome: dict = {}
     runner = threading.Thread(target=lambda: outcome.setdefault("summary", run_tag(cfg(faulty), progress=False)))
     runner.start()

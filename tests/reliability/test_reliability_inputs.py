@@ -6,7 +6,6 @@ import gzip
 import json
 from pathlib import Path
 
-import pytest
 import zstandard
 
 from dolma_tools.taggers.runner import TagConfig, run_tag
