@@ -31,8 +31,9 @@ from dolma_tools.dedupe.config import DedupeConfig
 from dolma_tools.dedupe.exact import SpanPlan, plan_documents, plan_paragraphs
 from dolma_tools.errors import ConfigError, UserError
 from dolma_tools.io.documents import BadLine, JsonlWriter, iter_documents
-from dolma_tools.io.files import exists, is_remote
+from dolma_tools.io.files import exists, is_remote, remove_stale_temporaries
 from dolma_tools.io.paths import attribute_path, expand_globs
+from dolma_tools.runtime.locks import check_writable, destination_lock
 from dolma_tools.runtime import FileResult, RunSummary
 from dolma_tools.runtime.executor import finish
 
@@ -397,7 +398,31 @@ def _split_analysis(analysis: FileAnalysis) -> tuple[np.ndarray | None, tuple]:
 
 
 def run_dedupe(cfg: DedupeConfig, progress: bool = True) -> RunSummary:
+    """Guard the attribute directory (writable, one run at a time, no stale temporaries), then dedupe."""
     validate(cfg)
+    root = _local_attribute_root(cfg)
+    if root is None:
+        return _run_dedupe(cfg, progress)
+    check_writable(root)
+    with destination_lock(root):
+        remove_stale_temporaries(root)
+        try:
+            return _run_dedupe(cfg, progress)
+        finally:
+            remove_stale_temporaries(root)  # a worker killed mid-file leaves its temporary behind
+
+
+def _local_attribute_root(cfg: DedupeConfig) -> str | None:
+    first = expand_globs(cfg.documents)[0]
+    if is_remote(first):
+        return None
+    name = attribute_set_name(cfg)
+    marker = f"/attributes/{name}/"
+    output = attribute_path(os.path.abspath(first), name, cfg.dedupe.document_dir)
+    return output.split(marker)[0] + marker.rstrip("/") if marker in output else None
+
+
+def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
     d = cfg.dedupe
     started = time.perf_counter()
     # absolute local paths: Ray workers may not share the driver's working directory

@@ -9,6 +9,7 @@ proportions is printed and written to `<output.path>/.summary-mix.json`.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import os
@@ -30,6 +31,7 @@ from dolma_tools.mixers.sampling import (HASH_BUCKETS, Rate, bucket_of, estimate
 from dolma_tools.mixers.streams import CompiledStream, attribute_files, kept_documents
 from dolma_tools.mixers.writer import (SORT_OPTIONS, PartWriter, finalize, join, read_manifest, remove_staging,
                                        staging_dir, write_manifest)
+from dolma_tools.runtime.locks import check_writable, destination_lock
 from dolma_tools.runtime import FileResult, map_in_parallel, run_files
 
 log = logging.getLogger("dolma_tools.mix")
@@ -242,8 +244,18 @@ def _done_marker(stream: StreamConfig) -> str:
 
 
 def run_mix(cfg: MixConfig, progress: bool = True) -> dict:
-    start = time.perf_counter()
     plan = build_plan(cfg)
+    outputs = sorted({s.config.output.path for s in plan.streams})
+    for path in outputs:
+        check_writable(path)  # a read-only or full destination fails before any work
+    with contextlib.ExitStack() as locks:
+        for path in outputs:  # one run per destination: a second one is refused, not interleaved
+            locks.enter_context(destination_lock(path))
+        return _run_mix(cfg, plan, progress)
+
+
+def _run_mix(cfg: MixConfig, plan, progress: bool) -> dict:
+    start = time.perf_counter()
     extra: dict = {}
     if cfg.target_mix:
         extra = solve_rates(plan)

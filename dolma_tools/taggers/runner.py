@@ -161,18 +161,21 @@ def run_tag(cfg: TagConfig, progress: bool = True) -> RunSummary:
     outputs = lambda doc: [output_path(cfg, doc, group, prefix) for group, _ in plan.groups]  # noqa: E731
     first_group = plan.groups[0][0]
     summary_dir = output_path(cfg, inputs[0], first_group, prefix)
-    summary_path = _attribute_root(summary_dir, inputs[0], first_group, cfg, prefix) + "/.summary-tag.json"
+    summary_path = _attribute_root(summary_dir, first_group, cfg) + "/.summary-tag.json"
     return run_files("tag", inputs, functools.partial(tag_file, cfg, prefix), cfg,
                      is_done=lambda doc: all(exists(p) for p in outputs(doc)),
                      summary_path=summary_path, progress=progress,
                      output_root=summary_path.rsplit("/", 1)[0])
 
 
-def _attribute_root(example_output: str, example_input: str, group: str, cfg: TagConfig, prefix: str) -> str:
-    """The `attributes/<group>` directory that holds this run's outputs."""
+def _attribute_root(example_output: str, group: str, cfg: TagConfig) -> str:
+    """The `attributes/<group>` directory that holds this run's outputs (relative paths too)."""
     if cfg.destination:
         return f"{cfg.destination.rstrip('/')}/{group}"
-    marker = f"/attributes/{group}/"
-    head, _, _ = example_output.partition(marker)
-    return head + marker.rstrip("/")
-
+    marker = f"attributes/{group}/"
+    if example_output.startswith(marker):
+        return marker.rstrip("/")
+    head, found, _ = example_output.partition("/" + marker)
+    if not found:  # pragma: no cover - attribute_path always inserts the marker
+        raise UserError(f"cannot find the attributes directory of {example_output}")
+    return head + "/" + marker.rstrip("/")

@@ -27,6 +27,10 @@ from dolma_tools.tokenize.tokenizers import ResolvedTokenizer, tokenizer_from_re
 _PARAGRAPH = re.compile(r"(?:^\n*|\n+)[^\n]*")
 
 
+# documents encoded per tokenizers call: ids are compacted into arrays after each
+ENCODE_SUB_BATCH = 1000
+
+
 @dataclass(frozen=True)
 class EncodingSettings:
     """Everything that decides the ids of a document; built once in the driver."""
@@ -125,11 +129,20 @@ class DocumentEncoder:
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(flat ids in `dtype`, per-document lengths) for already stripped, non-empty texts.
 
-        A text whose encoding is empty gets length 0 (the caller drops it).
+        A text whose encoding is empty gets length 0 (the caller drops it). Texts are encoded
+        in sub-batches whose ids go straight into compact arrays, so memory is bounded by the
+        token count of the batch, not by Python objects for all of its documents at once.
         """
+        lengths = np.zeros(len(texts), dtype=np.int64)
+        parts = [self._encode_part(texts[start:start + ENCODE_SUB_BATCH], lengths[start:start + ENCODE_SUB_BATCH])
+                 for start in range(0, len(texts), ENCODE_SUB_BATCH)]
+        self._maybe_refresh(len(texts))
+        flat = np.concatenate(parts) if parts else np.zeros(0, dtype=self.settings.dtype)
+        return flat, lengths
+
+    def _encode_part(self, texts: list[str], lengths: np.ndarray) -> np.ndarray:
         bos, eos = self.settings.bos_token_id, self.settings.eos_token_id
         flat: list[int] = []
-        lengths = np.zeros(len(texts), dtype=np.int64)
         for i, ids in enumerate(self._encode_texts(texts)):
             if not ids:
                 continue
@@ -141,12 +154,11 @@ class DocumentEncoder:
             if eos is not None and ids[-1] != eos:
                 flat.append(eos)
                 lengths[i] += 1
-        self._maybe_refresh(len(texts))
         wide = np.array(flat, dtype=np.int64)
         if wide.size and int(wide.max()) > self.limit:
             raise UserError(f"token id {int(wide.max())} does not fit dtype {self.settings.dtype} "
                             f"(max {self.limit}): use a wider --dtype")
-        return wide.astype(self.settings.dtype), lengths
+        return wide.astype(self.settings.dtype)
 
 
 _ENCODERS: dict[EncodingSettings, DocumentEncoder] = {}

@@ -131,6 +131,7 @@ class AsciiFastEncoder:
         if len(self.cache) + len(missing) > MAX_CACHE:
             self.cache.clear()
             self._seed_cache()
+            missing = list(pieces.difference(self.cache))  # everything this batch needs, again
         for piece, enc in zip(missing, self.tokenizer.encode_batch_fast(missing, add_special_tokens=False)):
             self.cache[piece] = enc.ids
 

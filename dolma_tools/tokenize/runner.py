@@ -196,7 +196,8 @@ def _remove_stale_shards(job: TokenizeJob, group: int) -> None:
         return
     pattern = os.path.join(local_path(job.destination), glob.escape(job.plan.group_prefix(group)) + "[0-9]*.*")
     for path in glob.glob(pattern):
-        if path.endswith((".npy", ".csv.gz")):
+        # finished shards of another run, and temporaries a killed run left behind
+        if path.endswith((".npy", ".csv.gz", ".tmp")):
             os.remove(path)
 
 

@@ -74,6 +74,14 @@ def resolve_device(choice: str) -> torch.device:
     return torch.device("cpu")
 
 
+def _logged_step(line: str) -> float:
+    """The step of a metrics.jsonl row; a blank row, or one cut short by a kill, sorts last (dropped)."""
+    try:
+        return json.loads(line).get("step", 0) if line.strip() else float("inf")
+    except json.JSONDecodeError:
+        return float("inf")
+
+
 class Distributed:
     """A process group for this run (a one-rank group when not launched by torchrun)."""
 
@@ -277,7 +285,7 @@ class Trainer:
         self.log(f"resumed from {path} at step {self.step} ({self.instances_seen} instances seen)")
         if self.dist.rank == 0 and self.metrics_path.exists():  # drop rows logged after that checkpoint
             rows = [line for line in self.metrics_path.read_text().splitlines()
-                    if line.strip() and json.loads(line).get("step", 0) <= self.step]
+                    if _logged_step(line) <= self.step]
             self.metrics_path.write_text("".join(r + "\n" for r in rows))
 
     # -- logging -----------------------------------------------------------------------------

@@ -146,7 +146,7 @@ def test_train_fasttext_then_classify(tmp_path):
         f.write("not json\n")
         f.write(json.dumps({"text": "no label here"}) + "\n")
     model = tmp_path / "q.bin"
-    metrics = train_fasttext(TrainFastTextConfig(documents=[str(path)], model_path=str(model), epoch=20, lr=0.5,
+    metrics = train_fasttext(TrainFastTextConfig(documents=[str(path)], model_path=str(model), epoch=20, lr=0.2,
                                                dim=16, bucket=20_000))
     assert metrics["skipped_records"] == 2 and metrics["labels"] == {"hq": 200, "spam": 200}
     assert metrics["validation_precision_at_1"] > 0.9
