@@ -416,7 +416,11 @@ def to_dict(cfg: Any) -> dict[str, Any]:
 def describe_options(cls: type) -> list[tuple[str, str, str]]:
     """(flag, type, help) for every option, for `--help`."""
     rows = []
-    for key, (tp, f) in flat_schema(cls).items():
+    shared = {f.name for f in fields(RuntimeConfig)} if issubclass(cls, RuntimeConfig) else set()
+    schema = flat_schema(cls)
+    # the stage's own options first, then the runtime options every stage shares
+    ordered = sorted(schema.items(), key=lambda item: item[0].split(".")[0] in shared)
+    for key, (tp, f) in ordered:
         default = ""
         if f.default is not MISSING and f.default is not None and not f.metadata.get("required"):
             default = f" [default: {f.default}]"
