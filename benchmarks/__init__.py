@@ -1,0 +1,1 @@
+"""Benchmark harness for dolma-tools (`make bench`); see benchmarks/README.md."""
