@@ -9,6 +9,7 @@ seeded hash of their position, so the split is reproducible. The trained model i
 from __future__ import annotations
 
 import json
+import logging
 import os
 import random
 import re
@@ -107,6 +108,25 @@ def _split(cfg: TrainFastTextConfig, train_path: str, valid_path: str) -> dict[s
             "labels": dict(sorted(counts.items()))}
 
 
+def _train_with_backoff(cfg, train_path: str):
+    """fastText aborts with "Encountered NaN" when the learning rate is too high for the data;
+    halve it and retry (twice) rather than failing the user's run."""
+    import fasttext
+
+    lr = cfg.lr
+    for attempt in range(3):
+        try:
+            return fasttext.train_supervised(input=train_path, epoch=cfg.epoch, lr=lr, wordNgrams=cfg.word_ngrams,
+                                             dim=cfg.dim, minCount=cfg.min_count, bucket=cfg.bucket, loss=cfg.loss,
+                                             thread=max(1, cfg.threads), seed=cfg.seed, verbose=0)
+        except RuntimeError as exc:
+            if "NaN" not in str(exc) or attempt == 2:
+                raise UserError(f"fastText training diverged ({exc}); try a lower --lr") from None
+            lr /= 2
+            logging.getLogger("dolma_tools.train_fasttext").warning("fastText training diverged at lr=%g; retrying with lr=%g", lr * 2, lr)
+    raise AssertionError("unreachable")
+
+
 def train_fasttext(cfg: TrainFastTextConfig) -> dict[str, Any]:
     """Train, save `cfg.model_path`, and write `<model_path>.metrics.json`; returns the metrics."""
     if not cfg.model_path:
@@ -115,8 +135,6 @@ def train_fasttext(cfg: TrainFastTextConfig) -> dict[str, Any]:
         raise ConfigError("config key `validation_fraction`: expected a number in [0, 1)")
     if cfg.loss not in ("softmax", "ova", "hs", "ns"):
         raise ConfigError(f"config key `loss`: expected softmax, ova, hs or ns, got {cfg.loss!r}")
-    import fasttext
-
     with tempfile.TemporaryDirectory(prefix="dolma-train-fasttext-") as tmp:
         train_path, valid_path = os.path.join(tmp, "train.txt"), os.path.join(tmp, "valid.txt")
         metrics = _split(cfg, train_path, valid_path)
@@ -126,9 +144,7 @@ def train_fasttext(cfg: TrainFastTextConfig) -> dict[str, Any]:
             raise UserError(f"no usable training records in {cfg.documents} (fields `{cfg.text_field}`, "
                             f"`{cfg.label_field}`)")
         random.seed(cfg.seed)
-        model = fasttext.train_supervised(input=train_path, epoch=cfg.epoch, lr=cfg.lr, wordNgrams=cfg.word_ngrams,
-                                          dim=cfg.dim, minCount=cfg.min_count, bucket=cfg.bucket, loss=cfg.loss,
-                                          thread=max(1, cfg.threads), seed=cfg.seed, verbose=0)
+        model = _train_with_backoff(cfg, train_path)
         if cfg.quantize:
             model.quantize(input=train_path, retrain=False)
         if metrics["validation_records"]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import random
+import subprocess
+import sys
 from collections import Counter
 
 import numpy as np
@@ -131,8 +133,6 @@ def test_profanity_document_and_sentence():
 
 
 def test_train_fasttext_then_classify(tmp_path):
-    from dolma_tools.taggers.fasttext_training import TrainFastTextConfig, train_fasttext
-
     rng = random.Random(0)
     good = ["the committee published a detailed report on the economy", "researchers measured the results carefully",
             "the article explains the history of the city", "students studied the theorem and its proof"]
@@ -146,11 +146,17 @@ def test_train_fasttext_then_classify(tmp_path):
         f.write("not json\n")
         f.write(json.dumps({"text": "no label here"}) + "\n")
     model = tmp_path / "q.bin"
-    metrics = train_fasttext(TrainFastTextConfig(documents=[str(path)], model_path=str(model), epoch=20, lr=0.2,
-                                               dim=16, bucket=20_000))
+    # through the CLI, in a fresh process: after other libraries of the test session have been
+    # loaded, fastText's training diverges ("Encountered NaN") in this process (global CPU
+    # floating-point state), which a user's `dolma train-fasttext` never sees
+    proc = subprocess.run([sys.executable, "-m", "dolma_tools", "train-fasttext", "--documents", str(path),
+                           "--model_path", str(model), "--epoch", "20", "--lr", "0.2", "--dim", "16",
+                           "--bucket", "20000"], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((tmp_path / "q.bin.metrics.json").read_text())
     assert metrics["skipped_records"] == 2 and metrics["labels"] == {"hq": 200, "spam": 200}
     assert metrics["validation_precision_at_1"] > 0.9
-    assert json.loads((tmp_path / "q.bin.metrics.json").read_text())["train_records"] > 300
+    assert metrics["train_records"] > 300
     out = get_tagger(f"fasttext_classifier:model={model}").tag_batch(
         [Document("a", "the report explains the economy"), Document("b", "click here buy cheap pills now")])
     assert out[0]["__label__hq"][0][2] > 0.5 and out[1]["__label__spam"][0][2] > 0.5
