@@ -196,8 +196,7 @@ def _remove_stale_shards(job: TokenizeJob, group: int) -> None:
         return
     pattern = os.path.join(local_path(job.destination), glob.escape(job.plan.group_prefix(group)) + "[0-9]*.*")
     for path in glob.glob(pattern):
-        # finished shards of another run, and temporaries a killed run left behind
-        if path.endswith((".npy", ".csv.gz", ".tmp")):
+        if path.endswith((".npy", ".csv.gz")):
             os.remove(path)
 
 
@@ -289,7 +288,8 @@ def run_tokens(cfg: TokensConfig, progress: bool = True) -> RunSummary:
     summary = run_files(
         "tokens", keys, functools.partial(tokenize_group, job), cfg,
         is_done=lambda key: read_marker(job, int(key.rsplit("-", 1)[-1])) is not None,
-        summary_path=f"{job.destination}/.summary-tokens.json", progress=progress)
+        summary_path=f"{job.destination}/.summary-tokens.json", progress=progress,
+        output_root=job.destination)  # writable check, one run at a time, stale temporaries removed
     markers = []
     for group in job.plan.groups:
         marker = read_marker(job, group.index)
