@@ -47,14 +47,17 @@ def run(args, kernels: str) -> dict:
     model = shard_model(model, args.mesh, device, compile_blocks=args.compile and device.type == "cuda")
     if init == "meta":
         model.to_empty(device=device)
+        torch.manual_seed(0)  # the same weights for every kernel set (loss curves are compared)
         model.reset_parameters()
     train_cfg = TrainConfig(shards=["synthetic"], max_steps=args.steps)
     optimizer = build_optimizer(model, train_cfg, device)
     gen = torch.Generator(device="cpu").manual_seed(0)
     tokens_per_step = args.micro_batch_size * args.grad_accum * args.seq_len
+    data = TokenBatches(args.tokens, args.seq_len, seed=0) if args.tokens else None
     times, losses = [], []
     for step in range(args.warmup + args.steps):
-        batch = torch.randint(0, cfg.vocab_size, (args.grad_accum, args.micro_batch_size, args.seq_len), generator=gen)
+        shape = (args.grad_accum, args.micro_batch_size, args.seq_len)
+        batch = data.next(shape) if data else torch.randint(0, cfg.vocab_size, shape, generator=gen)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
@@ -70,7 +73,7 @@ def run(args, kernels: str) -> dict:
             torch.cuda.synchronize(device)
         if step >= args.warmup:
             times.append(time.perf_counter() - start)
-        losses.append(float(loss.detach()) / ids.numel())
+        losses.append(step_loss(loss, ids))
     tps = tokens_per_step * len(times) / sum(times)
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     result = {"model": args.model, "kernels": ops.name, "compile": args.compile and device.type == "cuda",
@@ -78,19 +81,49 @@ def run(args, kernels: str) -> dict:
               "micro_batch_size": args.micro_batch_size, "grad_accum": args.grad_accum,
               "tokens_per_second": round(tps, 1), "mfu": mfu(tps, n_flops, peak_flops(name)),
               "peak_memory_gb": round(memory_gb(device), 2), "flops_per_token": n_flops,
-              "final_loss": round(losses[-1], 4)}
+              "final_loss": round(losses[-1], 4), "data": args.tokens or "random tokens"}
+    if args.losses:
+        result["losses"] = [round(x, 5) for x in losses]
     del model, optimizer
     if device.type == "cuda":
         torch.cuda.empty_cache()
     return result
 
 
+def step_loss(loss: torch.Tensor, ids: torch.Tensor) -> float:
+    """Mean loss per predicted token of the last micro-batch (the last position predicts nothing)."""
+    return float(loss.detach()) / (ids.shape[0] * (ids.shape[1] - 1))
+
+
+class TokenBatches:
+    """Fixed-length instances from a raw uint16 token file (a `dolma tokens` shard), in a seeded order."""
+
+    def __init__(self, path: str, seq_len: int, seed: int):
+        import numpy as np
+
+        self.tokens = np.memmap(path, dtype=np.uint16, mode="r")
+        n = len(self.tokens) // seq_len
+        if n == 0:
+            raise SystemExit(f"{path}: fewer than {seq_len} tokens")
+        self.seq_len, self.order = seq_len, np.random.default_rng(seed).permutation(n)
+        self.pos = 0
+
+    def next(self, shape: tuple[int, ...]) -> torch.Tensor:
+        import numpy as np
+
+        count = int(np.prod(shape[:-1]))
+        idx = [self.order[(self.pos + i) % len(self.order)] for i in range(count)]
+        self.pos += count
+        rows = np.stack([self.tokens[i * self.seq_len:(i + 1) * self.seq_len] for i in idx]).astype(np.int64)
+        return torch.from_numpy(rows).view(shape)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", default="olmo-1b")
     p.add_argument("--seq-len", type=int, default=2048)
-    p.add_argument("--micro-batch-size", type=int, default=4)
-    p.add_argument("--grad-accum", type=int, default=2)
+    p.add_argument("--micro-batch-size", type=int, default=8)
+    p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--steps", type=int, default=20, help="timed steps")
     p.add_argument("--warmup", type=int, default=5, help="untimed steps first (compilation)")
     p.add_argument("--kernels", choices=["torch", "triton", "both"], default="both")
@@ -99,6 +132,9 @@ def main() -> None:
     p.add_argument("--device", choices=["cuda", "cpu"], default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--tiny", action="store_true", help="tiny model, seq 64, 3 steps: a smoke check")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--tokens", help="train on this raw uint16 token file (a `dolma tokens` .npy shard) instead of "
+                                    "random tokens, so the loss falls and curves can be compared")
+    p.add_argument("--losses", action="store_true", help="include every step's loss in the JSON")
     args = p.parse_args()
     if args.tiny:
         args.model, args.seq_len, args.micro_batch_size, args.grad_accum = "tiny", 64, 2, 2

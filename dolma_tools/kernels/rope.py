@@ -1,9 +1,11 @@
 """RoPE (NeoX / HF "rotate half" layout, fp32) fused with OLMo's `clip_qkv` clamp and the q/k/v
 split of the fused `att_proj` output.
 
-Forward: one read of qkv [B, T, 3*H*hd], one write of q, k, v as contiguous [B, H, T, hd] (the
-layout SDPA wants, so the transpose is free). The clamp applies to the whole fused qkv, before
-the split and before RoPE, as in OLMo. Backward: one read of dq, dk, dv, one write of d(qkv);
+Forward: one read of the q and k parts of qkv [B, T, 3*H*hd], one write of q and k as contiguous
+[B, H, T, hd]. Without a clamp, v is returned as a strided view of qkv (SDPA takes any strides
+with a contiguous last dim), so its bytes are never moved; with `clip_qkv` v is clamped and
+written like q and k. The clamp applies to the whole fused qkv, before the split and before
+RoPE, as in OLMo. Backward: one read of dq, dk, dv, one write of d(qkv);
 the clamp's gradient is zero where the input was outside [-clip, clip] (qkv is saved only when
 clipping). cos and sin are [T, hd] fp32 tables (`rope_cache`).
 """
@@ -40,7 +42,7 @@ def _rope_fwd_kernel(QKV, Q, K, V, COS, SIN, stride_b, stride_t, stride_cos, T, 
     sin2 = tl.load(SIN + t * stride_cos + HALF + d, mask=d < HALF, other=0.0)
     src = QKV + b * stride_b + t * stride_t + heads * hd + d
     dst = ((b * H + heads) * T + t) * hd + d  # [B, H, T, hd] contiguous
-    for which in tl.static_range(3):  # q, k, v
+    for which in tl.static_range(3 if HAS_CLIP else 2):  # q, k (and v when it is clamped)
         x1 = tl.load(src + which * H * hd, mask=mask, other=0.0).to(tl.float32)
         x2 = tl.load(src + which * H * hd + HALF, mask=mask, other=0.0).to(tl.float32)
         if HAS_CLIP:  # exact in fp32; the cast back gives what a clamp in the input dtype gives
@@ -117,7 +119,12 @@ class RopeQKVFunction(torch.autograd.Function):
         qkv = _last_dim_contiguous(qkv)
         cos = cos.float().contiguous()
         sin = sin.float().contiguous()
-        q, k, v = (torch.empty((B, n_heads, T, head_dim), dtype=qkv.dtype, device=qkv.device) for _ in range(3))
+        q, k = (torch.empty((B, n_heads, T, head_dim), dtype=qkv.dtype, device=qkv.device) for _ in range(2))
+        if clip_qkv is None:  # a view: the v part of qkv is used as it is
+            d = n_heads * head_dim
+            v = qkv[:, :, 2 * d:].view(B, T, n_heads, head_dim).transpose(1, 2)
+        else:
+            v = torch.empty((B, n_heads, T, head_dim), dtype=qkv.dtype, device=qkv.device)
         block_h, block_d, warps = _blocks(n_heads, head_dim)
         grid = (B * T, -(-n_heads // block_h))
         clip = 0.0 if clip_qkv is None else float(clip_qkv)

@@ -61,3 +61,16 @@ def test_rope_shape_errors():
         rope_qkv(torch.randn(1, 4, 10), 2, 8, cos, sin)
     with pytest.raises(ValueError, match="cos/sin"):
         rope_qkv(torch.randn(1, 6, 3 * 2 * 8), 2, 8, cos, sin)
+
+
+def test_v_is_a_view_of_qkv_unless_clamped():
+    # without clip_qkv, v's bytes are never moved (SDPA takes the strided view); with it, v is clamped into a copy
+    qkv = torch.randn(B, T, 3 * H * HD) * 3
+    cos, sin = rope_cache(T, HD)
+    _, _, v = rope_qkv(qkv, H, HD, cos, sin)
+    assert v.data_ptr() == qkv[..., 2 * H * HD:].data_ptr()
+    torch.testing.assert_close(v, qkv[..., 2 * H * HD:].view(B, T, H, HD).transpose(1, 2), rtol=0, atol=0)
+    _, _, v_clipped = rope_qkv(qkv, H, HD, cos, sin, clip_qkv=1.0)
+    assert v_clipped.data_ptr() != qkv.data_ptr() + 2 * H * HD * qkv.element_size()
+    assert float(v_clipped.abs().max()) == 1.0
+    assert v_clipped.is_contiguous()
