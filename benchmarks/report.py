@@ -291,6 +291,9 @@ def render_markdown(main: dict | None, curves: dict | None, curves_png: Path | N
             f"- **Command:** `python benchmarks/run.py {' '.join(meta.get('argv', []))}`".rstrip() + "",
             "",
         ]
+        for entry in main.get("provenance") or []:
+            lines.insert(-1, f"- **Stages {', '.join(entry['stages'])}:** measured {entry['started_at']} at commit "
+                             f"`{entry['commit']}` ({entry['file']})")
         if main["corpus"]["text_bytes"] < 199e6:
             lines += [f"> Note: this run used a {main['corpus']['text_bytes'] / 1e6:.0f} MB corpus, smaller "
                       "than the 200 MB default, to finish within the time available.", ""]
@@ -458,6 +461,9 @@ def write_all(results: dict, repo: Path, markdown: Path, results_dir: Path, stag
     main_run = bool(results.get("rows")) and bool(results.get("corpus"))
     name = f"{date}.json" if main_run else f"{date}-curves.json"
     json_path = results_dir / name
+    if json_path.exists():  # a second run the same day: keep the first one's raw data
+        stamp = results["meta"]["started_at"][11:16].replace(":", "")
+        json_path = results_dir / name.replace(date, f"{date}T{stamp}", 1)
     json_path.write_text(json.dumps(results, indent=1, default=str))
     written = [json_path]
     main = results if main_run else _latest(results_dir, "main")[0]

@@ -70,6 +70,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--markdown", default="docs/benchmarks.md")
     ap.add_argument("--results-dir", default="benchmarks/results")
     ap.add_argument("--no-report", action="store_true", help="do not touch docs/ or results/ (dry runs)")
+    ap.add_argument("--update", action="store_true",
+                    help="with --stages: re-measure only those stages and keep every other stage's rows from the "
+                         "latest recorded run on the same corpus (the report says which run each stage comes from)")
     return ap.parse_args(argv)
 
 
@@ -209,6 +212,34 @@ def corpus_for(args: argparse.Namespace, work: Path, size_mb: float):
     return label, info
 
 
+def merge_previous(results: dict, stages: list[Stage], results_dir: Path) -> None:
+    """Keep the latest recorded run's rows for the stages not re-measured now (same corpus only)."""
+    prev, name = report._latest(results_dir, "main")
+    label = results["corpus"]["label"]
+    if not prev or prev.get("corpus", {}).get("label") != label:
+        results["notes"].append(f"--update: no earlier run on {label} to merge; only the re-measured stages are shown")
+        return
+    rerun = {s.name for s in stages}
+    earlier = prev.get("provenance") or [{"stages": sorted({r["stage"] for r in prev["runs"]}),
+                                          "started_at": prev["meta"]["started_at"], "commit": prev["meta"]["commit"],
+                                          "file": name}]
+    provenance = []
+    for entry in earlier:
+        kept = [s for s in entry["stages"] if s not in rerun]
+        if kept:
+            provenance.append({**entry, "stages": kept})
+    provenance.append({"stages": sorted(rerun), "started_at": results["meta"]["started_at"],
+                       "commit": results["meta"]["commit"], "file": "this run"})
+    results["provenance"] = provenance
+    results["runs"] = [r for r in prev["runs"] if r["stage"] not in rerun] + results["runs"]
+    results["checks"] = {**{k: v for k, v in prev.get("checks", {}).items() if k.split("/")[1] not in rerun},
+                         **results["checks"]}
+    if "langid" not in results and prev.get("langid"):
+        results["langid"] = prev["langid"]
+    if not results["corpus"].get("tokens"):
+        results["corpus"]["tokens"] = prev["corpus"].get("tokens")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     start = time.perf_counter()
@@ -272,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
                                         check=False, budgeted=False)
         results["curves"] = {"sizes": args.curve_sizes, "runs": curve_runs}
     results["checks"] = runner.checks
+    if args.update and not args.curves_only:
+        merge_previous(results, stages, _abs(args.results_dir))
     results["rows"] = aggregate(results["runs"])
     if "curves" in results:
         results["curves"]["rows"] = aggregate(results["curves"]["runs"])
