@@ -12,7 +12,9 @@ from pathlib import Path
 import psutil
 
 CURVES_PNG = "benchmark-curves.png"
-PEER_LABEL = {"dolma-1.2.1": "Dolma 1.2.1", "datasketch": "datasketch", "rensa": "rensa"}
+PEER_LABEL = {"dolma-1.2.1": "Dolma 1.2.1", "datasketch": "datasketch", "rensa": "rensa",
+              "dolma-tools-local": "dolma-tools, `--executor local`"}
+OUR_VARIANTS = ["dolma-tools-local"]  # dolma-tools run another way: a row with its own ratio
 STAGE_ORDER = ["tag", "dedupe", "mix", "tokens", "minhash", "stats"]
 
 
@@ -76,8 +78,8 @@ def _rows_by(rows: list[dict], label: str) -> dict:
     return {(r["stage"], r["tool"], r["workers"]): r for r in rows if r["size_label"] == label}
 
 
-def ratio_text(rows: dict, stage: str, workers: int, peers: list[str]) -> str:
-    ours = rows.get((stage, "dolma-tools", workers))
+def ratio_text(rows: dict, stage: str, workers: int, peers: list[str], ours_tool: str = "dolma-tools") -> str:
+    ours = rows.get((stage, ours_tool, workers))
     if not ours or "seconds" not in ours:
         return "–"
     parts = []
@@ -98,7 +100,7 @@ def table(results: dict, stage_peers: dict[str, list[str]], stage_desc: dict[str
     workers = sorted({r["workers"] for r in results["rows"]})
     for stage in STAGE_ORDER:
         for w in workers:
-            for tool in ["dolma-tools"] + stage_peers.get(stage, []):
+            for tool in ["dolma-tools"] + OUR_VARIANTS + stage_peers.get(stage, []):
                 r = rows.get((stage, tool, w))
                 if r is None:
                     continue
@@ -110,7 +112,8 @@ def table(results: dict, stage_peers: dict[str, list[str]], stage_desc: dict[str
                     continue
                 s = r["seconds"]
                 tok = tokens / s if tokens and stage != "minhash" else None
-                ratio = ratio_text(rows, stage, w, stage_peers.get(stage, [])) if tool == "dolma-tools" else ""
+                ours_row = tool == "dolma-tools" or tool in OUR_VARIANTS
+                ratio = ratio_text(rows, stage, w, stage_peers.get(stage, []), tool) if ours_row else ""
                 out.append(f"| {_md(name)} | {w} | {tool_name} | {_fmt_s(s)} | {r['runs']} | "
                            f"{_fmt_rate(r['input_mb'] / s)} | {_fmt_rate(r['input_documents'] / s)} | "
                            f"{_fmt_rate(tok)} | {r['peak_rss'] / 2**20:.0f} MiB | {ratio} |")

@@ -21,6 +21,7 @@ from benchmarks import compare
 from benchmarks.corpus import CorpusInfo
 
 OURS = "dolma-tools"
+OURS_LOCAL = "dolma-tools-local"  # dolma-tools with `--executor local` (forked workers, no Ray start-up)
 DOLMA = "dolma-1.2.1"
 TAGGERS = ["char_length_v1", "c4_v2", "gopher_v1", "pii_regex_with_counts_fast_v2"]
 EXPERIMENT = "bench"
@@ -74,7 +75,7 @@ class Context:
         return root
 
     def tool_cmd(self, tool: str) -> list[str]:
-        if tool == OURS:
+        if tool in (OURS, OURS_LOCAL):
             return list(self.ours_cmd)
         if tool == DOLMA and self.dolma_cmd:
             return list(self.dolma_cmd)
@@ -88,10 +89,11 @@ def docs_glob(root: Path) -> str:
 class Stage:
     name = ""
     peers: tuple[str, ...] = (DOLMA,)
+    variants: tuple[str, ...] = ()  # other ways to run dolma-tools, timed as rows of their own
     description = ""
 
     def tools(self) -> tuple[str, ...]:
-        return (OURS,) + self.peers
+        return (OURS,) + self.variants + self.peers
 
     def input_info(self, ctx: Context) -> CorpusInfo:
         return ctx.corpus
@@ -134,8 +136,13 @@ class TagStage(Stage):
         return compare.compare_attribute_trees(a, b, known=compare.KNOWN_TAG_DIFFERENCES)
 
 
+def executor_flags(tool: str) -> list[str]:
+    return ["--executor", "local"] if tool == OURS_LOCAL else []
+
+
 class DedupeStage(Stage):
     name = "dedupe"
+    variants = (OURS_LOCAL,)
     description = "dedupe: exact paragraphs, Bloom filter (p = 1e-6)"
 
     def config(self, ctx: Context, root: Path, workers: int) -> dict:
@@ -152,13 +159,13 @@ class DedupeStage(Stage):
         root = ctx.dataset(self.name, tool, workers)
         cfg = root / "dedupe.yaml"
         cfg.write_text(yaml.safe_dump(self.config(ctx, root, workers), sort_keys=False))
-        return ctx.tool_cmd(tool) + ["-c", str(cfg), "dedupe"]
+        return ctx.tool_cmd(tool) + ["-c", str(cfg), "dedupe"] + executor_flags(tool)
 
     def after_run(self, ctx, tool, workers):
         keep = ctx.work / "reference" / "attributes" / DEDUPE_NAME
         src = ctx.run_root(self.name, tool, workers) / "attributes" / DEDUPE_NAME
         # Only a single-worker Dolma run is deterministic enough to serve as reference input.
-        if workers == 1 or tool == OURS:
+        if tool != OURS_LOCAL and (workers == 1 or tool == OURS):
             _keep_reference(keep, src, tool)
 
     def check(self, ctx, workers):
@@ -274,12 +281,13 @@ class TokensStage(Stage):
 class StatsStage(Stage):
     name = "stats"
     peers = ()
+    variants = (OURS_LOCAL,)
     description = "stats: corpus report (no peer)"
 
     def command(self, ctx, tool, workers):
         root = ctx.dataset(self.name, tool, workers)
         return ctx.tool_cmd(tool) + ["stats", "--documents", docs_glob(root), "--output",
-                                     str(root / "report"), "--processes", str(workers)]
+                                     str(root / "report"), "--processes", str(workers)] + executor_flags(tool)
 
     def check(self, ctx, workers):
         report = ctx.run_root(self.name, OURS, workers) / "report"

@@ -58,8 +58,24 @@ class RuntimeConfig:
     strict: bool = option(False, help="fail on the first malformed line instead of skipping it")
     retries: int = option(2, help="retries per file after a worker failure")
     debug: bool = option(False, help="run in-process without Ray (for debugging)")
+    executor: str = option("ray", help="ray: an embedded Ray on this machine, or the cluster at --ray_address; "
+                                       "local: worker processes forked from this one, without Ray's start-up "
+                                       "(seconds on a small machine; one machine only; dedupe and stats, the "
+                                       "other stages run on Ray)")
     dryrun: bool = option(False, help="print the resolved config and stop")
     work_dir: WorkDirConfig = option(default_factory=WorkDirConfig)
+
+    def local_pool(self) -> bool:
+        """Run on worker processes forked from this one (`--executor local`) instead of Ray?"""
+        import multiprocessing
+
+        if self.executor not in ("ray", "local"):
+            raise ConfigError(f"executor: {self.executor!r} is not one of 'ray', 'local'")
+        if self.executor == "ray":
+            return False
+        if self.ray_address or os.environ.get("RAY_ADDRESS"):
+            raise ConfigError("--executor local runs on this machine only: drop --ray_address (and RAY_ADDRESS)")
+        return "fork" in multiprocessing.get_all_start_methods()
 
 
 # ----------------------------------------------------------------------------------------------

@@ -149,18 +149,23 @@ class BloomFilter:
             local = (hashes[:, :1] + i[None, :] * hashes[:, 1:2]) % seg_bits
         return base[:, None] + local
 
+    def _contains_at(self, pos: np.ndarray) -> np.ndarray:
+        bits = (self.words[pos >> _U64(6)] >> (pos & _U64(63))) & _U64(1)
+        return bits.all(axis=1)
+
+    def _set(self, pos: np.ndarray) -> None:
+        pos = pos.reshape(-1)
+        np.bitwise_or.at(self.words, pos >> _U64(6), _U64(1) << (pos & _U64(63)))
+
     def contains(self, hashes: np.ndarray) -> np.ndarray:
         if len(hashes) == 0:
             return np.zeros(0, dtype=bool)
-        pos = self.positions(hashes)
-        bits = (self.words[pos >> _U64(6)] >> (pos & _U64(63))) & _U64(1)
-        return bits.all(axis=1)
+        return self._contains_at(self.positions(hashes))
 
     def insert(self, hashes: np.ndarray) -> None:
         if len(hashes) == 0:
             return
-        pos = self.positions(hashes).reshape(-1)
-        np.bitwise_or.at(self.words, pos >> _U64(6), _U64(1) << (pos & _U64(63)))
+        self._set(self.positions(hashes))
         self.meta["keys_inserted"] = int(self.meta.get("keys_inserted", 0)) + len(hashes)
 
     def add_and_check(self, hashes: np.ndarray, insert: bool = True) -> np.ndarray:
@@ -168,10 +173,33 @@ class BloomFilter:
         filter or appeared earlier in this batch; new keys are inserted (unless read-only)."""
         if len(hashes) == 0:
             return np.zeros(0, dtype=bool)
-        dup = self.contains(hashes) | ~first_occurrence(hashes)
+        pos = self.positions(hashes)  # once, for the check and the insert
+        dup = self._contains_at(pos) | ~first_occurrence(hashes)
         if insert:
-            self.insert(hashes[~dup])
+            new = ~dup
+            self._set(pos[new])
+            self.meta["keys_inserted"] = int(self.meta.get("keys_inserted", 0)) + int(new.sum())
         return dup
+
+    def check_then_insert(self, hashes: np.ndarray, insert: bool = True,
+                          before_insert=None) -> tuple[np.ndarray, int]:
+        """`add_and_check` in two steps that share the positions: the flags are computed, then
+        `before_insert(flags)` runs (e.g. writes a journal), then the new keys' bits are set
+        (unless `insert` is false). Returns (flags, keys inserted)."""
+        if len(hashes) == 0:
+            dup = np.zeros(0, dtype=bool)
+            if before_insert is not None:
+                before_insert(dup)
+            return dup, 0
+        pos = self.positions(hashes)
+        dup = self._contains_at(pos) | ~first_occurrence(hashes)
+        if before_insert is not None:
+            before_insert(dup)
+        if not insert:
+            return dup, 0
+        new = ~dup
+        self._set(pos[new])
+        return dup, int(new.sum())
 
     # -- persistence ------------------------------------------------------------------------
     def to_bytes(self) -> bytes:
@@ -194,10 +222,15 @@ class BloomFilter:
         return cls(m=m, k=k, segments=segments, words=words, meta=meta)
 
     def save(self, path: str) -> None:
+        """`to_bytes()` written piece by piece: no second copy of the bits in memory."""
         from dolma_tools.io.files import AtomicWriter
 
+        meta = orjson.dumps(self.meta)
+        words = np.ascontiguousarray(self.words.astype("<u8", copy=False))
         with AtomicWriter(path, compression="") as out:
-            out.write(self.to_bytes())
+            out.write(MAGIC + _HEADER.pack(VERSION, self.k, self.m, HASH_XXH3_128, self.segments, len(meta)))
+            out.write(memoryview(words.view(np.uint8)))
+            out.write(meta)
 
     @classmethod
     def load(cls, path: str) -> "BloomFilter":

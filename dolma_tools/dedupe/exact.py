@@ -261,29 +261,68 @@ def ngram_keys(text: str, n: int, stride: int = 0) -> list[str] | None:
     return keys
 
 
+_ASCII_SPACES_ONLY_IN_STR = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")  # str.isspace() yes, bytes.isspace() no
+
+
+def _find_all(data: bytes, needles: tuple[bytes, ...]) -> list[int]:
+    """Offsets of every occurrence of the one-byte needles (memchr speed; they are rare)."""
+    out = []
+    for needle in needles:
+        at = data.find(needle)
+        while at >= 0:
+            out.append(at)
+            at = data.find(needle, at + 1)
+    return out
+
+
 def plan_exact_paragraphs(docs: list[dict | None], attribute: str, separator: str, settings) -> SpanPlan:
-    """Exact paragraph mode for a whole file at once: one split, offsets with NumPy.
+    """Exact paragraph mode for a chunk of documents at once: one split, offsets with NumPy.
 
     Offsets follow Dolma's rule (the separator belongs to its paragraph unless fewer than
     `len(separator)` characters follow), in code points: start_i is the running sum of
     len + separator, capped at len(text) - len(separator), which only matters at the tail.
+
+    The split is done on UTF-8 bytes (a UTF-8 separator only matches at character boundaries, so
+    the pieces are those of the text), which hands the hash its keys without encoding each
+    paragraph; paragraph lengths in code points are the byte lengths for ASCII documents and
+    are measured on the text for the others.
     """
     plan = SpanPlan(attribute=attribute, mode="paragraph")
     texts = [doc["text"] if doc is not None else "" for doc in docs]
     plan.doc_state = [EMPTY_LIST if t else NO_KEY for t in texts]
     present = [t for t in texts if t]
-    doc_index = np.flatnonzero(np.fromiter((bool(t) for t in texts), dtype=bool, count=len(texts)))
+    doc_index = np.flatnonzero(np.fromiter(map(bool, texts), dtype=bool, count=len(texts)))
     if not present:
         return plan.finish(settings.num_partitions, settings.partition_index)
     sep = len(separator)
-    parts = separator.join(present).split(separator)
-    counts = np.fromiter((t.count(separator) + 1 for t in present), dtype=np.int64, count=len(present))
+    sep_bytes = separator.encode("utf-8")
+    encoded = [t.encode("utf-8") for t in present]
+    joined = sep_bytes.join(encoded)
+    parts = joined.split(sep_bytes)
+    counts = np.fromiter((e.count(sep_bytes) + 1 for e in encoded), dtype=np.int64, count=len(encoded))
     doc_len = np.fromiter(map(len, present), dtype=np.int64, count=len(present))
-    lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))
+    lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))  # bytes, for now
+    first = np.cumsum(counts) - counts  # index of each document's first paragraph
+    blank = None
+    if settings.skip_empty:  # empty or whitespace-only (isspace is False for the empty string)
+        blank = np.fromiter(map(bytes.isspace, parts), dtype=bool, count=len(parts))
+        odd = _find_all(joined, _ASCII_SPACES_ONLY_IN_STR)
+        if odd:  # the few paragraphs holding one: str's answer
+            step_bytes = lens + len(sep_bytes)
+            part_start = np.cumsum(step_bytes) - step_bytes
+            for i in np.unique(np.searchsorted(part_start, odd, side="right") - 1).tolist():
+                blank[i] = parts[i].decode("utf-8").isspace()
+        blank |= lens == 0
+    non_ascii = np.flatnonzero(np.fromiter(map(str.isascii, present), dtype=bool, count=len(present)) == 0)
+    for d in non_ascii.tolist():  # code points and Unicode whitespace: from the text itself
+        pieces = present[d].split(separator)
+        lo, hi = first[d], first[d] + counts[d]
+        lens[lo:hi] = np.fromiter(map(len, pieces), dtype=np.int64, count=len(pieces))
+        if blank is not None:
+            blank[lo:hi] = np.fromiter(map(str.isspace, pieces), dtype=bool, count=len(pieces)) | (lens[lo:hi] == 0)
     owner = np.repeat(np.arange(len(present)), counts)
     step = lens + sep
-    first = np.cumsum(counts) - counts  # index of each document's first paragraph
-    run = np.cumsum(step) - step  # exclusive running sum over the file
+    run = np.cumsum(step) - step  # exclusive running sum over the chunk
     starts = run - run[first][owner]
     n = doc_len[owner]
     starts = np.minimum(starts, np.maximum(n - sep, 0))
@@ -292,17 +331,17 @@ def plan_exact_paragraphs(docs: list[dict | None], attribute: str, separator: st
     keep = None
     if settings.min_length > 0:
         keep = lens >= settings.min_length
-    if settings.skip_empty or settings.min_words > 0:
-        words_ok = np.fromiter(
-            ((not settings.skip_empty or not (p.isspace() or not p))
-             and (settings.min_words <= 0 or len(p.split()) >= settings.min_words) for p in parts),
-            dtype=bool, count=len(parts))
+    if blank is not None:
+        keep = ~blank if keep is None else keep & ~blank
+    if settings.min_words > 0:
+        words_ok = np.fromiter((len(p.decode("utf-8").split()) >= settings.min_words for p in parts),
+                               dtype=bool, count=len(parts))
         keep = words_ok if keep is None else keep & words_ok
+    hashes = hash_keys(parts)  # hashing a skipped paragraph costs less than building a filtered list
     if keep is not None:
         idx = np.flatnonzero(keep)
-        parts = [parts[i] for i in idx.tolist()]
-        owner, starts, ends = owner[idx], starts[idx], ends[idx]
+        owner, starts, ends, hashes = owner[idx], starts[idx], ends[idx], hashes[idx]
     plan.unit_doc = doc_index[owner]
     plan.unit_start, plan.unit_end = starts, ends
-    plan.key_unit = np.arange(len(parts), dtype=np.int64)
-    return plan.finish(settings.num_partitions, settings.partition_index, hash_keys(parts))
+    plan.key_unit = np.arange(len(hashes), dtype=np.int64)
+    return plan.finish(settings.num_partitions, settings.partition_index, hashes)

@@ -1,5 +1,9 @@
 """`dolma dedupe`: map (keys, signatures) -> reduce (Bloom filter, LSH clusters) -> write attributes.
 
+Exact dedupe and decontamination without MinHash, on one machine, stream instead: each worker
+reads, checks (in a filter shared through memory) and writes its file chunk by chunk
+(`stream.py`, `shared.py`). What follows is the plan for MinHash and for multi-node clusters.
+
 1. **Map**, one task per file: parse documents once; build the exact-dedupe plan (keys hashed with
    xxh3), MinHash signatures and band keys, and decontamination spans.
 2. **Reduce**. Exact: the file's keys are checked/inserted in the Bloom filter, in (file, line)
@@ -492,6 +496,14 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
                                                d.decontaminate.false_positive_rate)
         summary.extra["eval_sets"] = sizes
 
+    if d.minhash is None:
+        from dolma_tools.dedupe.stream import single_machine
+
+        if single_machine(cfg):
+            _run_streaming(cfg, inputs, done, exact_action, outputs, bf, in_filter, eval_filter, summary)
+            _finish(summary, started, summary_path, progress)
+            return summary
+
     tasks = _Tasks(cfg)
     host = FilterHost(bf, use_actors=tasks.ray) if bf is not None else None
     ef = tasks.put(eval_filter) if eval_filter is not None else None
@@ -542,6 +554,29 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
             summary.add(tasks.get(writes[p]))
     _finish(summary, started, summary_path, progress)
     return summary
+
+
+def _run_streaming(cfg: DedupeConfig, inputs: list[str], done: dict[str, bool], exact_action: dict[str, Any],
+                   outputs: dict[str, str], bf: BloomFilter | None, in_filter: set[str], eval_filter: Any,
+                   summary: RunSummary) -> None:
+    """Exact dedupe and decontamination without MinHash, on one machine: every file streams
+    through its worker, which checks its keys in the shared filter itself (`stream.py`)."""
+    from dolma_tools.dedupe.stream import run_streaming
+
+    todo = [p for p in inputs if exact_action[p] or not done[p]]
+    checked = [p for p in todo if exact_action[p]]
+    local = not (cfg.ray_address or os.environ.get("RAY_ADDRESS"))
+    in_process = cfg.debug or (local and (len(todo) <= 1 or cfg.processes == 1))
+    results, inserted = run_streaming(cfg, todo, {p: None if done[p] else outputs[p] for p in todo}, checked,
+                                      bf, eval_filter, in_process)
+    for p, result in zip(todo, results):  # finished files outside `todo` are counted already
+        summary.add(FileResult(path=p, skipped_existing=True) if done[p] else result)
+    if bf is not None and not cfg.bloom_filter.read_only:
+        bf.meta["keys_inserted"] = int(bf.meta.get("keys_inserted", 0)) + inserted
+        bf.meta["inserted_files"] = sorted(in_filter | set(checked))
+        if cfg.bloom_filter.file:
+            bf.save(cfg.bloom_filter.file)
+        summary.extra["bloom_filter"] = describe(bf)
 
 
 def _analyze_split(cfg, want_exact, bands, rows, eval_filter, path):

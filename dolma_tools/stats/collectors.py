@@ -95,15 +95,18 @@ def language_model(path: str | None):
 
 @functools.lru_cache(maxsize=1)
 def toxicity_model() -> Callable[[list[str]], np.ndarray]:
+    from dolma_tools.stats.toxicity import load_profanity_model
+
     try:
-        from profanity_check import predict_prob
+        return load_profanity_model()
     except ImportError:
         raise UserError("toxicity statistics need alt-profanity-check; use --no-toxicity.enable") from None
-    return predict_prob
 
 
 @functools.lru_cache(maxsize=1)
 def pii_finder() -> Callable[[str], list] | None:
+    """The tagger's `find_pii` (None when the module is missing); stats counts its matches with
+    `dolma_tools.stats.pii.pii_counts_batch`, the same counts, faster."""
     try:
         from dolma_tools.taggers.pii import find_pii
     except ImportError:
@@ -264,27 +267,61 @@ class SplitBatch:
     vocab: list[str]  # id -> word
 
 
-def split_batch(texts: list[str], normalise: bool = False) -> SplitBatch:
+def arrow_texts(texts: list[str]):
+    """`texts` as an Arrow large_string array (lone surrogates replaced, as Arrow needs UTF-8).
+
+    Built from the UTF-8 bytes with `from_buffers`: `pa.array` on Python objects imports pandas
+    (about 0.8 s per worker process) only to check whether they are pandas objects."""
+    import pyarrow as pa
+
+    try:
+        data = [t.encode("utf-8") for t in texts]
+    except UnicodeEncodeError:  # lone surrogates
+        data = [t.encode("utf-8", "replace") for t in texts]
+    offsets = np.zeros(len(data) + 1, dtype=np.int64)
+    np.cumsum(np.fromiter(map(len, data), np.int64, len(data)), out=offsets[1:])
+    return pa.LargeStringArray.from_buffers(len(data), pa.py_buffer(offsets), pa.py_buffer(b"".join(data)))
+
+
+def numpy_of(array, dtype) -> np.ndarray:
+    """A primitive Arrow array without nulls as a numpy view (`to_numpy` imports pandas)."""
+    if array.null_count:
+        raise ValueError("numpy_of: the array has nulls")
+    return np.frombuffer(array.buffers()[1], dtype=dtype, count=array.offset + len(array))[array.offset:]
+
+
+def bools_of(array) -> np.ndarray:
+    """An Arrow boolean array as numpy bools (nulls read as True)."""
+    n, offset = len(array), array.offset
+    validity, values = array.buffers()[0], array.buffers()[1]
+    out = np.unpackbits(np.frombuffer(values, np.uint8), count=offset + n, bitorder="little")[offset:].astype(bool)
+    if array.null_count and validity is not None:
+        valid = np.unpackbits(np.frombuffer(validity, np.uint8), count=offset + n, bitorder="little")[offset:]
+        out |= valid == 0
+    return out
+
+
+def split_batch(texts: list[str], normalise: bool = False, array=None) -> SplitBatch:
     """Split with Arrow (same whitespace set as Python's str.split) and dictionary-encode the words.
 
     With `normalise`, texts are lowercased and split into runs of letters, digits and `_` (the
     words used for contamination). Arrow's splitters keep an empty string for leading/trailing
     separators and for empty texts; those are dropped, so counts equal len(text.split()).
     """
-    import pyarrow as pa
     import pyarrow.compute as pc
 
-    try:
-        array = pa.array(texts, type=pa.large_string())
-    except (UnicodeEncodeError, pa.ArrowException):  # lone surrogates
-        array = pa.array([t.encode("utf-8", "replace").decode("utf-8") for t in texts], type=pa.large_string())
+    if array is None:
+        array = arrow_texts(texts)
     if normalise:
         lists = pc.split_pattern_regex(pc.utf8_lower(array), r"[^\p{L}\p{N}_]+")
     else:
         lists = pc.utf8_split_whitespace(array)
-    offsets = lists.offsets.to_numpy()
+    import pyarrow as pa
+
+    offsets = numpy_of(lists.offsets, np.int64 if pa.types.is_large_list(lists.type) else np.int32)
     encoded = pc.dictionary_encode(lists.flatten())
-    ids = encoded.indices.to_numpy(zero_copy_only=False).astype(np.intp, copy=False)
+    ids = numpy_of(encoded.indices, np.int32 if encoded.indices.type == pa.int32() else np.int64)
+    ids = ids.astype(np.intp)
     vocab = encoded.dictionary.to_pylist()
     doc_ids = np.repeat(np.arange(len(texts)), np.diff(offsets - offsets[0]))
     try:
@@ -300,36 +337,6 @@ def split_batch(texts: list[str], normalise: bool = False) -> SplitBatch:
 def _ngram_texts(split: SplitBatch, starts: np.ndarray, n: int, positions: np.ndarray) -> list[str]:
     vocab, ids = split.vocab, split.ids
     return [" ".join(vocab[i] for i in ids[s:s + n].tolist()) for s in starts[positions].tolist()]
-
-
-_PII_HINT = re.compile(r"[\d@]")
-PII_CONTEXT = 13  # characters before a line that find_pii may look at (lookbehind + identifier window)
-
-
-def pii_in_lines(find_pii: Callable[[str], list], text: str) -> list:
-    """`find_pii(text)`, evaluated only on runs of lines holding a digit or `@` (plus PII_CONTEXT
-    characters before each run). No e-mail, phone number or IP address contains a newline, and
-    find_pii looks at most 13 characters back, so the result is the same as on the whole text (a
-    test checks it); most prose lines have neither, which makes this about twice as fast."""
-    if not _PII_HINT.search(text):
-        return []
-    out: list = []
-    position, run_start = 0, -1
-    lines = text.split("\n")
-    for i, line in enumerate(lines):
-        hint = _PII_HINT.search(line) is not None
-        if hint and run_start < 0:
-            run_start = position
-        end = position + len(line)
-        if run_start >= 0 and (not hint or i == len(lines) - 1):
-            run_end = end if hint else position - 1  # the run ends before this line (or with it)
-            start = max(0, run_start - PII_CONTEXT)
-            for s, e, kind in find_pii(text[start:run_end]):
-                if s + start >= run_start:
-                    out.append((s + start, e + start, kind))
-            run_start = -1
-        position = end + 1
-    return out
 
 
 def url_of(doc: dict) -> str | None:
@@ -380,12 +387,13 @@ class FileCollector:
         self._url_lines: list[int] = []
 
     def add_batch(self, batch: list[tuple[int, dict]]) -> None:
-        cfg, p = self.cfg, self.p
+        p = self.p
         texts = [doc["text"] for _, doc in batch]
         encoded = [t.encode("utf-8", "surrogatepass") for t in texts]
         chars = np.fromiter(map(len, texts), np.int64, len(texts))
         nbytes = np.fromiter(map(len, encoded), np.int64, len(texts))
-        split = split_batch(texts)
+        array = arrow_texts(texts)
+        split = split_batch(texts, array=array)
         words = split.counts
         tokens = self._token_counts(texts)
         p.documents += len(batch)
@@ -425,7 +433,7 @@ class FileCollector:
         if p.toxicity is not None:
             self._toxicity(texts)
         if self.find_pii is not None:
-            self._pii(texts)
+            self._pii(texts, array)
         if p.ngrams:
             self._ngrams(split)
         if self.contamination is not None:
@@ -476,24 +484,40 @@ class FileCollector:
         for b, c in zip(*np.unique(bins, return_counts=True)):
             tox["histogram"][int(b)] += int(c)
 
-    def _pii(self, texts: list[str]) -> None:
+    def _pii(self, texts: list[str], array=None) -> None:
         pii = self.p.pii
-        assert pii is not None and self.find_pii is not None
-        for text in texts:
-            matches = pii_in_lines(self.find_pii, text)
-            if matches:
-                pii["documents"] += 1
-                for match in matches:
-                    kind = match[2]
-                    pii[kind] = pii.get(kind, 0) + 1
+        assert pii is not None
+        from dolma_tools.stats.pii import pii_counts_batch
+
+        # `array` may have lone surrogates replaced by "?": neither is a digit, `.` or a number
+        # separator, so the Arrow prefilters decide the same
+        counts = pii_counts_batch(texts, array)
+        pii["documents"] += int(np.count_nonzero(counts.any(axis=1)))
+        for kind, total in zip(PII_TYPES, counts.sum(axis=0).tolist()):
+            pii[kind] = pii.get(kind, 0) + int(total)
 
     def _ngrams(self, split: SplitBatch) -> None:
         if len(split.ids) == 0:
             return
-        word_hashes = hash_strings(split.vocab)[split.ids]
-        for n, starts, hashes in ngram_hash_levels(word_hashes, split.doc_ids, max(self.p.ngrams)):
+        vocab_hashes = hash_strings(split.vocab)
+        unigrams = self.p.ngrams.get(1)
+        if unigrams is not None:
+            # unigrams straight from the batch dictionary: no sort of the words, names are the words
+            counts = np.bincount(split.ids, minlength=len(split.vocab))
+            present = np.flatnonzero(counts)
+            keys, inverse = np.unique(vocab_hashes[present], return_inverse=True)
+            word_of_key = np.zeros(len(keys), dtype=np.intp)
+            word_of_key[inverse] = present  # hash collisions within a batch: any one of the words
+            key_counts = np.bincount(inverse, weights=counts[present], minlength=len(keys)).astype(np.int64)
+            vocab = split.vocab
+            unigrams.add_counts(keys, key_counts, lambda idx: [vocab[i] for i in word_of_key[idx].tolist()])
+        max_n = max(self.p.ngrams)
+        if max_n < 2:
+            return
+        word_hashes = vocab_hashes[split.ids]
+        for n, starts, hashes in ngram_hash_levels(word_hashes, split.doc_ids, max_n):
             sketch = self.p.ngrams.get(n)
-            if sketch is not None:
+            if sketch is not None and n > 1:
                 sketch.add_batch(hashes, functools.partial(_ngram_texts, split, starts, n))
 
     def finish(self) -> StatsPartial:

@@ -148,9 +148,15 @@ def build_report(p: StatsPartial, *, top_k: int = 25, ngram_top: int = 25, ngram
 # HTML
 
 
-def _png(fig) -> str:
+def _png(fig, fit: bool = False) -> str:
+    """The figure as base64 PNG. Margins are fixed (a tight bounding box costs a second full
+    draw); `fit` lays out once around long tick labels (horizontal bar charts)."""
+    if fit:
+        fig.tight_layout()
+    else:
+        fig.subplots_adjust(left=0.1, right=0.97, top=0.88, bottom=0.2)
     buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    fig.savefig(buffer, format="png", dpi=80)
     import matplotlib.pyplot as plt
 
     plt.close(fig)
@@ -172,7 +178,7 @@ def _bar(labels: list[str], values: list[float], title: str, xlabel: str = "", h
         ax.set_xticks(range(0, len(labels), step), labels[::step], rotation=60, fontsize=7)
         ax.set_ylabel(xlabel)
     ax.set_title(title)
-    return _png(fig)
+    return _png(fig, fit=horizontal)
 
 
 def _log_histogram_png(bins: list[dict], title: str, unit: str) -> str:

@@ -75,7 +75,8 @@ class CountMinSketch:
 
     def _rows(self, keys: np.ndarray) -> list[np.ndarray]:
         with np.errstate(over="ignore"):
-            return [((keys * _ROW_MULTIPLIERS[r]) >> self.shift).astype(np.intp) for r in range(self.depth)]
+            # values < width: reinterpreting the uint64 as int64 is exact and copies nothing
+            return [((keys * _ROW_MULTIPLIERS[r]) >> self.shift).view(np.int64) for r in range(self.depth)]
 
     def add(self, keys: np.ndarray, counts: np.ndarray | None = None) -> None:
         if len(keys) == 0:
@@ -99,12 +100,13 @@ class CountMinSketch:
     def __getstate__(self) -> dict:
         flat = self.table.ravel()
         nz = np.flatnonzero(flat)
-        small = len(flat) == 0 or int(flat.max()) < (1 << 32)  # store 32-bit counts when they fit
+        # store counts in the smallest unsigned type that holds them
+        top = int(flat.max()) if len(flat) else 0
+        dtype = np.uint16 if top < (1 << 16) else np.uint32 if top < (1 << 32) else np.uint64
         if len(nz) * 3 < len(flat):
-            values = flat[nz]
-            cells = {"index": nz.astype(np.uint32), "values": values.astype(np.uint32) if small else values}
+            cells = {"index": nz.astype(np.uint32), "values": flat[nz].astype(dtype)}
         else:
-            cells = {"dense": self.table.astype(np.uint32) if small else self.table}
+            cells = {"dense": self.table.astype(dtype)}
         return {"width": self.width, "depth": self.depth, **cells}
 
     def __setstate__(self, state: dict) -> None:
@@ -124,7 +126,7 @@ class HyperLogLog:
         if len(keys) == 0:
             return
         keys = keys.astype(np.uint64, copy=False)
-        idx = (keys >> U64(64 - self.p)).astype(np.intp)
+        idx = (keys >> U64(64 - self.p)).view(np.int64)
         rest = keys & U64((1 << (64 - self.p)) - 1)
         with np.errstate(over="ignore"):
             lowest = rest & (~rest + U64(1))  # lowest set bit, exact as a float64 power of two
@@ -239,29 +241,51 @@ def _member(keys: np.ndarray, sorted_keys: np.ndarray) -> np.ndarray:
     return sorted_keys[idx] == keys
 
 
+def unique_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(sorted distinct values, int64 counts): `np.unique(values, return_counts=True)`, leaner."""
+    if len(values) == 0:
+        return values[:0].copy(), np.zeros(0, np.int64)
+    ordered = np.sort(values)
+    first = np.empty(len(ordered), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    counts = np.diff(starts, append=len(ordered)).astype(np.int64, copy=False)
+    return ordered[starts], counts
+
+
+def _merge_sorted_counts(keys_a: np.ndarray, counts_a: np.ndarray, keys_b: np.ndarray,
+                         counts_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The union of two (distinct ascending keys, counts) tables, counts added."""
+    keys = np.concatenate([keys_a, keys_b])
+    if len(keys) == 0:
+        return keys, np.zeros(0, np.int64)
+    order = np.argsort(keys)
+    keys = keys[order]
+    counts = np.concatenate([counts_a, counts_b]).astype(np.int64, copy=False)[order]
+    first = np.empty(len(keys), dtype=bool)
+    first[0] = True
+    np.not_equal(keys[1:], keys[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    return keys[starts], np.add.reduceat(counts, starts)
+
+
 def _positions_of(hashes: np.ndarray, wanted: np.ndarray) -> np.ndarray:
     """One position in `hashes` of each wanted key (all present)."""
+    if len(wanted) == 0:
+        return np.zeros(0, dtype=np.intp)
     if len(wanted) <= 4:
         return np.array([int(np.argmax(hashes == k)) for k in wanted.tolist()], dtype=np.intp)
-    # sample keys are the smallest hashes, so a range test usually leaves few positions to search
-    window = np.flatnonzero((hashes >= wanted.min()) & (hashes <= wanted.max()))
-    # candidates are frequent keys, found early: search growing prefixes of the window
-    found_keys, found_pos = [], []
-    start, size = 0, 1 << 15
-    missing = np.sort(wanted)
-    while len(missing) and start < len(window):
-        part = window[start:start + size]
-        hits = part[_member(hashes[part], missing)]
-        keys, first = np.unique(hashes[hits], return_index=True)
-        found_keys.append(keys)
-        found_pos.append(hits[first])
-        missing = missing[~_member(missing, keys)]
-        start, size = start + size, size * 4
-    keys = np.concatenate(found_keys)
-    positions = np.concatenate(found_pos)
-    order = np.argsort(keys)
-    keys, positions = keys[order], positions[order]
-    return positions[np.searchsorted(keys, wanted)]
+    # a bitmap of the wanted keys' top bits leaves few positions for the exact membership test
+    bits = min(24, max(16, (16 * len(wanted)).bit_length()))
+    shift = U64(64 - bits)
+    bitmap = np.zeros(1 << bits, dtype=bool)
+    bitmap[(wanted >> shift).view(np.int64)] = True
+    maybe = np.flatnonzero(bitmap[(hashes >> shift).view(np.int64)])
+    keys_sorted = np.unique(wanted)
+    hits = maybe[_member(hashes[maybe], keys_sorted)]
+    keys, first = np.unique(hashes[hits], return_index=True)
+    return hits[first][np.searchsorted(keys, wanted)]
 
 
 class NGramSketch:
@@ -295,58 +319,82 @@ class NGramSketch:
     def is_exact(self) -> bool:
         return self.exact_keys is not None
 
+    # pickling: while exact, the count-min table is the exact counts added once, so it is rebuilt
+    # on load instead of stored (most of a small partial's size)
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        if self.exact_keys is not None:
+            state["cms"] = (self.cms.width, self.cms.depth)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        cms = state["cms"]
+        if isinstance(cms, tuple):
+            state["cms"] = CountMinSketch(*cms)
+            state["cms"].add(state["exact_keys"], state["exact_counts"])
+        self.__dict__.update(state)
+
     # -- map side ------------------------------------------------------------------------------
 
     def add_batch(self, hashes: np.ndarray, names_of, candidates_per_batch: int = 64) -> None:
         """Count a batch of n-gram hashes; `names_of(positions)` gives the texts at those positions."""
         if len(hashes) == 0:
             return
-        self.total += len(hashes)
-        keys, counts = np.unique(hashes, return_counts=True)  # one (SIMD) sort; keys ascending
-        counts = counts.astype(np.int64)
+        keys, counts = unique_counts(hashes)  # one (SIMD) sort; keys ascending
+        self.add_counts(keys, counts, lambda idx: names_of(_positions_of(hashes, keys[idx])), candidates_per_batch)
+
+    def add_counts(self, keys: np.ndarray, counts: np.ndarray, names_of, candidates_per_batch: int = 64) -> None:
+        """Count a batch given as distinct ascending `keys` with their `counts`;
+        `names_of(indices)` gives the texts of `keys[indices]` (asked once per batch)."""
+        if len(keys) == 0:
+            return
+        counts = counts.astype(np.int64, copy=False)
+        self.total += int(counts.sum())
         self.cms.add(keys, counts)
         self.hll.add(keys)
+        exact_new = None
         if self.exact_keys is not None:
             known = _member(keys, self.exact_keys)
-            if len(self.exact_keys) + int(np.count_nonzero(~known)) > self.exact_limit:
+            if len(self.exact_keys) + (len(known) - int(np.count_nonzero(known))) > self.exact_limit:
                 self._leave_exact()
             else:
-                new = keys[~known]
-                self.exact_names.update(zip(new.tolist(), names_of(_positions_of(hashes, new))))
-                self._merge_exact(keys, counts)
+                exact_new = np.flatnonzero(~known)
         # heavy hitters of this batch become candidates (their counts come from the sketch)
-        top = keys if len(keys) <= candidates_per_batch else keys[np.argpartition(-counts, candidates_per_batch - 1)[:candidates_per_batch]]
-        self._name(hashes, top, names_of)
-        self.candidates.update(top.tolist())
+        if len(keys) <= candidates_per_batch:
+            top = np.arange(len(keys))
+        else:
+            top = np.argpartition(-counts, candidates_per_batch - 1)[:candidates_per_batch]
+        # the smallest hashes of the batch join the bottom-by-hash sample with their exact counts
+        smallest = np.arange(min(self.sample_size, len(keys)))
+        if len(self.sample) >= self.sample_size:
+            smallest = smallest[keys[smallest] < U64(max(self.sample))]
+        names, exact_names = self.names, self.exact_names
+        if exact_new is not None:
+            if len(exact_new):
+                exact_names.update(zip(keys[exact_new].tolist(), names_of(exact_new)))
+            self._merge_exact(keys, counts)
+        # name the candidates and sample keys that have no text yet, in one call
+        need = [idx[[k not in names and k not in exact_names for k in keys[idx].tolist()]]
+                for idx in (top, smallest) if len(idx)]
+        need_idx = np.unique(np.concatenate(need)) if need else np.zeros(0, np.intp)
+        found = dict(zip(keys[need_idx].tolist(), names_of(need_idx))) if len(need_idx) else {}
+        for key in keys[top].tolist():
+            if key not in names:
+                names[key] = found[key] if key in found else exact_names[key]
+        self.candidates.update(keys[top].tolist())
+        if len(smallest):
+            sample = self.sample
+            for key, count in zip(keys[smallest].tolist(), counts[smallest].tolist()):
+                if key not in names:
+                    names[key] = found[key] if key in found else exact_names[key]
+                sample[key] = sample.get(key, 0) + count
+            self._trim_sample()  # may replace self.names: nothing below uses `names`
         if len(self.candidates) > 2 * self.capacity:
             self._prune_candidates()
-        # the smallest hashes of the batch join the bottom-by-hash sample with their exact counts
-        smallest, smallest_counts = keys[: self.sample_size], counts[: self.sample_size]
-        if len(self.sample) >= self.sample_size:
-            below = smallest < U64(max(self.sample))
-            smallest, smallest_counts = smallest[below], smallest_counts[below]
-        if len(smallest):
-            self._name(hashes, smallest, names_of)
-            for key, count in zip(smallest.tolist(), smallest_counts.tolist()):
-                self.sample[key] = self.sample.get(key, 0) + count
-            self._trim_sample()
-
-    def _name(self, hashes: np.ndarray, keys: np.ndarray, names_of) -> None:
-        fresh = np.array([k for k in keys.tolist() if k not in self.names and k not in self.exact_names],
-                         dtype=np.uint64)
-        if len(fresh):
-            self.names.update(zip(fresh.tolist(), names_of(_positions_of(hashes, fresh))))
-        for key in keys.tolist():
-            if key not in self.names:
-                self.names[key] = self.exact_names[key]
 
     def _merge_exact(self, keys: np.ndarray, counts: np.ndarray) -> None:
         assert self.exact_keys is not None
-        all_keys = np.concatenate([self.exact_keys, keys])
-        merged, inverse = np.unique(all_keys, return_inverse=True)
-        self.exact_counts = np.bincount(inverse, weights=np.concatenate([self.exact_counts, counts]),
-                                        minlength=len(merged)).astype(np.int64)
-        self.exact_keys = merged
+        self.exact_keys, self.exact_counts = _merge_sorted_counts(self.exact_keys, self.exact_counts, keys, counts)
 
     def _leave_exact(self) -> None:
         if self.exact_keys is None:
@@ -371,8 +419,10 @@ class NGramSketch:
         self._prune_names()
 
     def _prune_names(self) -> None:
-        keep = self.candidates | set(self.sample)
-        if len(self.names) > len(keep):
+        """Forget texts of keys that are neither candidates nor sampled (when they are many: a
+        stale text is never read, so pruning only bounds memory)."""
+        if len(self.names) > 2 * (len(self.candidates) + len(self.sample)) + 1000:
+            keep = self.candidates | set(self.sample)
             self.names = {k: v for k, v in self.names.items() if k in keep}
 
     # -- reduce side ---------------------------------------------------------------------------
@@ -381,17 +431,14 @@ class NGramSketch:
         self.total += other.total
         self.cms.merge(other.cms)
         self.hll.merge(other.hll)
-        for key, name in other.names.items():
-            self.names.setdefault(key, name)
+        self.names = {**other.names, **self.names}  # a text already known here wins
         self.candidates |= other.candidates
         for key, count in other.sample.items():
             self.sample[key] = self.sample.get(key, 0) + count
         if self.exact_keys is not None and other.exact_keys is not None:
-            union = len(np.union1d(self.exact_keys, other.exact_keys))
-            for key, name in other.exact_names.items():
-                self.exact_names.setdefault(key, name)
+            self.exact_names = {**other.exact_names, **self.exact_names}
             self._merge_exact(other.exact_keys, other.exact_counts)
-            if union > self.exact_limit:
+            if len(self.exact_keys) > self.exact_limit:
                 self._leave_exact()
         elif other.exact_keys is not None:  # this side already overflowed: the union is approximate
             top = np.argsort(-other.exact_counts, kind="stable")[: self.capacity]

@@ -34,10 +34,6 @@ def measured_small(tmp_path_factory) -> dict[str, memory_check.StageResult]:
     return {r.stage: r for r in results}
 
 
-DEDUPE_BUG = pytest.mark.xfail(strict=True, reason="`dolma dedupe` keeps a whole file's analysis (ids, paragraph "
-                                                   "keys and spans as Python objects) until the file is written: "
-                                                   "~2 GiB of RSS per GB of input (4 GiB worker + 3 GiB driver on "
-                                                   "a 2 GB file)")
 # `dolma tokens` with its default --batch_size 10000 sits right at the limit (0.95-1.15 GiB depending on
 # the documents of the batch); the defect itself is pinned by test_tokens_buffer_is_bounded_in_bytes.
 
@@ -63,7 +59,7 @@ def test_driver_stays_small_too(measured, stage: str):
 GROWTH_LIMIT = 200 * 1024 ** 2
 
 
-@pytest.mark.parametrize("stage", ["tag", pytest.param("dedupe", marks=DEDUPE_BUG), "mix", "tokens",
+@pytest.mark.parametrize("stage", ["tag", "dedupe", "mix", "tokens",
                                    "tokens-b1000", "stats"])
 def test_memory_does_not_grow_with_the_input(measured_small, measured, stage: str):
     """Streaming: 4x the input (50 MB -> 200 MB) adds less than 200 MiB to any process's peak."""
