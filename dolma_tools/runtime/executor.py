@@ -12,6 +12,7 @@ By default Ray runs embedded on this machine with `processes` CPUs; `--ray-addre
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import sys
@@ -31,10 +32,17 @@ log = logging.getLogger("dolma_tools")
 ProcessFn = Callable[[str], FileResult]
 
 
+# The embedded Ray this process started (None: none, or one we only joined): its GCS address and
+# the forwarded environment its workers inherited, so tasks need no runtime_env while it is unchanged.
+_OWN_RAY: tuple[str | None, dict[str, str]] | None = None
+_EXIT_HOOK = False
+
+
 def ensure_ray(cfg: RuntimeConfig) -> None:
     """Start an embedded Ray, or connect to a cluster; reuse a session that is already up."""
     import ray
 
+    global _OWN_RAY, _EXIT_HOOK
     if ray.is_initialized():
         return
     address = cfg.ray_address or os.environ.get("RAY_ADDRESS")
@@ -45,10 +53,18 @@ def ensure_ray(cfg: RuntimeConfig) -> None:
         os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
         # Ray lowers workers' priority (nice 15) by default; our workers are the job, not a guest
         os.environ.setdefault("RAY_worker_niceness", "0")
+        # no usage-stats reporting (it would try the network; nothing here reads it)
+        os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
         store = os.environ.get("DOLMA_TOOLS_RAY_OBJECT_STORE_BYTES")  # tests keep it small
         # address="local": always a fresh embedded Ray, even if `ray start` left a cluster running
         ray.init(address="local", num_cpus=cfg.processes or os.cpu_count() or 1,
                  object_store_memory=int(store) if store else None, **common)
+        # Ray's daemons and workers were forked from this process and inherited its environment
+        _OWN_RAY = (_gcs_address(), _forwarded_env())
+        # Runs before Ray's own exit hook (registered when `ray` was imported), see there
+        if not _EXIT_HOOK:
+            atexit.register(_shutdown_own_ray)
+            _EXIT_HOOK = True
 
 
 def cluster_cpus() -> int:
@@ -60,14 +76,84 @@ def cluster_cpus() -> int:
 _FORWARDED_ENV_PREFIXES = ("AWS_", "DOLMA_TOOLS_", "HF_", "TOKENIZERS_")
 
 
+def _forwarded_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIXES)}
+
+
 def worker_runtime_env() -> dict:
     """Forward storage and tool settings (S3 endpoint and credentials, offline flags) to workers.
 
     Ray workers may have been started before the driver's environment was set (a shared
-    session, a cluster), so they would otherwise talk to the wrong endpoint.
+    session, a cluster), so they would otherwise talk to the wrong endpoint. Workers of the
+    embedded Ray this process started already have the environment (unless it changed since),
+    and a task without a runtime_env can run on the workers Ray started in advance, instead of
+    waiting for new ones to be set up for it.
     """
-    env = {k: v for k, v in os.environ.items() if k.startswith(_FORWARDED_ENV_PREFIXES)}
+    env = _forwarded_env()
+    if _OWN_RAY is not None and env == _OWN_RAY[1] and _gcs_address() == _OWN_RAY[0]:
+        return {}
     return {"env_vars": env} if env else {}
+
+
+def _gcs_address() -> str | None:
+    """The address of the Ray this process is connected to (None when it is not)."""
+    import ray
+
+    if not ray.is_initialized():
+        return None
+    try:
+        return ray.get_runtime_context().gcs_address
+    except Exception:  # noqa: BLE001 - an unknown session is never taken for ours
+        return None
+
+
+def _shutdown_own_ray() -> None:
+    """Stop the embedded Ray this process started, a second or two sooner than Ray's exit hook.
+
+    Ray's hook (after half a second for the workers' last log lines, kept here) stops its
+    processes one by one with up to a second's grace each, and its autoscaler monitor (which has
+    nothing to scale on one machine) always uses the whole second. Here the monitor is killed
+    outright and the rest is `ray.shutdown()` as usual; if Ray's internals have moved,
+    `ray.shutdown()` does it all as before.
+    """
+    global _OWN_RAY
+    if _OWN_RAY is None:
+        return
+    own, _OWN_RAY = _OWN_RAY[0], None
+    if own is None or _gcs_address() != own:  # shut down already, or someone else's Ray now
+        return
+    import ray
+
+    try:
+        from ray._private import ray_constants
+        from ray._private import worker as ray_worker
+
+        node = ray_worker._global_node
+        if node is not None and hasattr(node, "kill_all_processes"):
+            original = node.kill_all_processes
+
+            def kill_all_processes(*args, **kwargs):
+                for info in node.all_processes.get(ray_constants.PROCESS_TYPE_MONITOR, []):
+                    if info.process.poll() is None:
+                        info.process.kill()
+                        _wait_quietly(info.process, 1.0)
+                return original(*args, **kwargs)
+
+            node.kill_all_processes = kill_all_processes
+    except Exception:  # noqa: BLE001 - Ray's internals moved: its own shutdown does it all
+        pass
+    # as Ray's hook does: give the workers' last log lines time to reach this terminal
+    time.sleep(0.5)
+    ray.shutdown()
+
+
+def _wait_quietly(proc, timeout: float) -> None:
+    import subprocess
+
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def _timed(process: ProcessFn, path: str) -> FileResult:

@@ -5,21 +5,22 @@ caller; it is encoded without the tokenizer's template; BOS is prepended when se
 first; EOS is appended when set and not already last. The pad id is never written.
 
 Dolma calls the tokenizer once per document; here a whole batch goes through one
-`encode_batch_fast` call (no offsets), and the ids of the batch come back as one flat array.
+`encode_batch_fast` call (no offsets), or the ASCII fast path, and each document's ids come back
+as the bytes of a `dtype` array (no Python int per token), ready to be shuffled and written.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
 import tokenizers
 
-from dolma_tools.errors import UserError
-from dolma_tools.tokenize.fastpath import AsciiFastEncoder
+from dolma_tools.tokenize.fastpath import AsciiFastEncoder, pack, typecode
 from dolma_tools.tokenize.fastpath import eligible as fast_path_eligible
 from dolma_tools.tokenize.tokenizers import ResolvedTokenizer, tokenizer_from_resolved
 
@@ -69,8 +70,13 @@ class DocumentEncoder:
         self._tokenizer = self._build()
         config = orjson.loads(self._tokenizer.to_str())
         self._prefix = _adds_prefix_space(config) if settings.segment_before_tokenization else False
-        self._fast = (AsciiFastEncoder(self._tokenizer, config, settings.encode_special_tokens)
+        self._code = typecode(settings.dtype)
+        self._itemsize = np.dtype(settings.dtype).itemsize
+        self._fast = (AsciiFastEncoder(self._tokenizer, config, settings.encode_special_tokens, settings.dtype)
                       if settings.ascii_fast_path and fast_path_eligible(config) else None)
+        bos, eos = settings.bos_token_id, settings.eos_token_id
+        self._bos = None if bos is None else pack([bos], self._code, settings.dtype)
+        self._eos = None if eos is None else pack([eos], self._code, settings.dtype)
 
     def _build(self) -> tokenizers.Tokenizer:
         if self.settings.tokenizer_json is not None:
@@ -92,22 +98,34 @@ class DocumentEncoder:
                 self._fast.tokenizer = self._tokenizer
             self._since_refresh = 0
 
-    def _encode_plain(self, texts: list[str]) -> list[list[int]]:
+    def _pack(self, ids: list[int]) -> bytes:
+        return pack(ids, self._code, self.settings.dtype)
+
+    def _encode_plain(self, texts: list[str]) -> list[bytes]:
+        """Ids of each text as `dtype` bytes (ASCII texts through the fast path when it applies)."""
         if self._fast is None:
-            return [e.ids for e in self._tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
+            return [self._pack(e.ids) for e in self._tokenizer.encode_batch_fast(texts, add_special_tokens=False)]
         ascii_positions = [i for i, text in enumerate(texts) if text.isascii()]
         if len(ascii_positions) == len(texts):
-            return self._fast.encode_batch(texts)
-        out: list[list[int]] = [[] for _ in texts]
-        for i, ids in zip(ascii_positions, self._fast.encode_batch([texts[i] for i in ascii_positions])):
-            out[i] = ids
+            return self._fast.encode_batch_bytes(texts)
+        out: list[bytes] = [b""] * len(texts)
+        for i, data in zip(ascii_positions, self._fast.encode_batch_bytes([texts[i] for i in ascii_positions])):
+            out[i] = data
         others = [i for i, text in enumerate(texts) if not text.isascii()]
         encoded = self._tokenizer.encode_batch_fast([texts[i] for i in others], add_special_tokens=False)
         for i, enc in zip(others, encoded):
-            out[i] = enc.ids
+            out[i] = self._pack(enc.ids)
         return out
 
-    def _encode_texts(self, texts: list[str]) -> list[list[int]]:
+    def _encode_lists(self, texts: list[str]) -> list[list[int]]:
+        out = []
+        for data in self._encode_plain(texts):
+            ids = array(self._code)
+            ids.frombytes(data)
+            out.append(ids.tolist())
+        return out
+
+    def _encode_texts(self, texts: list[str]) -> list[bytes]:
         if not self.settings.segment_before_tokenization:
             return self._encode_plain(texts)
         pieces: list[str] = []
@@ -117,48 +135,49 @@ class DocumentEncoder:
             for i, match in enumerate(_PARAGRAPH.finditer(text)):
                 pieces.append((" " if self._prefix and i > 0 else "") + match.group())
             spans.append((start, len(pieces)))
-        encoded = self._encode_plain(pieces)
+        encoded = self._encode_lists(pieces)
         out = []
         for start, end in spans:
             ids: list[int] = []
             for pos in range(start, end):
                 ids.extend(encoded[pos][1:] if self._prefix and pos > start else encoded[pos])
-            out.append(ids)
+            out.append(self._pack(ids))
+        return out
+
+    def encode_chunks(self, texts: list[str]) -> list[bytes]:
+        """Each document's ids (BOS/EOS added) as `dtype` bytes, for already stripped, non-empty texts.
+
+        A text whose encoding is empty gives `b""` (the caller drops it). Texts are encoded in
+        sub-batches, so the Python objects of pre-tokenization exist for one sub-batch at a time;
+        the ids themselves are compact from the start.
+        """
+        out: list[bytes] = []
+        for start in range(0, len(texts), ENCODE_SUB_BATCH):
+            out.extend(self._encode_part(texts[start:start + ENCODE_SUB_BATCH]))
+        self._maybe_refresh(len(texts))
         return out
 
     def encode(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """(flat ids in `dtype`, per-document lengths) for already stripped, non-empty texts.
 
-        A text whose encoding is empty gets length 0 (the caller drops it). Texts are encoded
-        in sub-batches whose ids go straight into compact arrays, so memory is bounded by the
-        token count of the batch, not by Python objects for all of its documents at once.
+        A text whose encoding is empty gets length 0 (the caller drops it).
         """
-        lengths = np.zeros(len(texts), dtype=np.int64)
-        parts = [self._encode_part(texts[start:start + ENCODE_SUB_BATCH], lengths[start:start + ENCODE_SUB_BATCH])
-                 for start in range(0, len(texts), ENCODE_SUB_BATCH)]
-        self._maybe_refresh(len(texts))
-        flat = np.concatenate(parts) if parts else np.zeros(0, dtype=self.settings.dtype)
+        chunks = self.encode_chunks(texts)
+        lengths = np.fromiter((len(c) // self._itemsize for c in chunks), dtype=np.int64, count=len(chunks))
+        flat = np.frombuffer(b"".join(chunks), dtype=self.settings.dtype).copy()
         return flat, lengths
 
-    def _encode_part(self, texts: list[str], lengths: np.ndarray) -> np.ndarray:
-        bos, eos = self.settings.bos_token_id, self.settings.eos_token_id
-        flat: list[int] = []
-        for i, ids in enumerate(self._encode_texts(texts)):
-            if not ids:
-                continue
-            if bos is not None and ids[0] != bos:
-                flat.append(bos)
-                lengths[i] += 1
-            flat.extend(ids)
-            lengths[i] += len(ids)
-            if eos is not None and ids[-1] != eos:
-                flat.append(eos)
-                lengths[i] += 1
-        wide = np.array(flat, dtype=np.int64)
-        if wide.size and int(wide.max()) > self.limit:
-            raise UserError(f"token id {int(wide.max())} does not fit dtype {self.settings.dtype} "
-                            f"(max {self.limit}): use a wider --dtype")
-        return wide.astype(self.settings.dtype)
+    def _encode_part(self, texts: list[str]) -> list[bytes]:
+        bos, eos, size = self._bos, self._eos, self._itemsize
+        out: list[bytes] = []
+        for data in self._encode_texts(texts):
+            if data:
+                if bos is not None and data[:size] != bos:
+                    data = bos + data
+                if eos is not None and data[-size:] != eos:
+                    data = data + eos
+            out.append(data)
+        return out
 
 
 _ENCODERS: dict[EncodingSettings, DocumentEncoder] = {}

@@ -19,10 +19,12 @@ added tokens without strip/single-word rules); any other text or tokenizer goes 
 from __future__ import annotations
 
 import re
-from itertools import chain
+from array import array
 from typing import Any
 
 import tokenizers
+
+from dolma_tools.errors import UserError
 
 _WS = "\\t\\n\\x0b\\x0c\\r "
 # The GPT-2 pre-tokenization regex restricted to ASCII (see the module docstring).
@@ -88,33 +90,77 @@ def _alternation(contents: list[str]) -> re.Pattern | None:
     return re.compile("(" + _trie_regex(trie) + ")")
 
 
+def typecode(dtype: str) -> str:
+    """The `array` type code whose items are `dtype` (native byte order, as numpy's)."""
+    import numpy as np
+
+    want = np.dtype(dtype)
+    for code in "BHILQ":
+        if array(code).itemsize == want.itemsize and want.kind == "u":
+            return code
+    raise ValueError(f"no array type code for {dtype}")
+
+
+def pack(ids: list[int], code: str, dtype: str) -> bytes:
+    """`ids` as the bytes of an array of `dtype`; an id that does not fit is a UserError."""
+    try:
+        return array(code, ids).tobytes()
+    except OverflowError:
+        top = max(ids)
+        limit = (1 << (8 * array(code).itemsize)) - 1
+        raise UserError(f"token id {top} does not fit dtype {dtype} (max {limit}): use a wider --dtype") from None
+
+
 class AsciiFastEncoder:
-    def __init__(self, tokenizer: tokenizers.Tokenizer, config: dict, encode_special_tokens: bool) -> None:
+    """Ids of ASCII texts, each distinct pre-tokenized piece encoded once and remembered.
+
+    The cache holds each piece's ids already packed as `dtype` bytes, so a document's ids are one
+    `bytes.join` of its pieces' entries: no Python int per token.
+    """
+
+    def __init__(self, tokenizer: tokenizers.Tokenizer, config: dict, encode_special_tokens: bool,
+                 dtype: str = "uint32") -> None:
         self.tokenizer = tokenizer
+        self.dtype = dtype
+        self.code = typecode(dtype)
         added = [t for t in (config.get("added_tokens") or [])
                  if not (encode_special_tokens and t.get("special"))]
         self.added_ids = {t["content"]: int(t["id"]) for t in added}
-        self.raw_split = _alternation([t["content"] for t in added if not t.get("normalized", True)])
-        self.norm_split = _alternation([t["content"] for t in added if t.get("normalized", True)])
-        self.cache: dict[str, list[int]] = {}
+        raw = [t["content"] for t in added if not t.get("normalized", True)]
+        norm = [t["content"] for t in added if t.get("normalized", True)]
+        self.raw_split = _alternation(raw)
+        self.norm_split = _alternation(norm)
+        # a text holding none of these cannot hold the tokens: its split is skipped
+        self.raw_heads = tuple(sorted({c[:2] for c in raw if c}))
+        self.norm_heads = tuple(sorted({c[:2] for c in norm if c}))
+        self.cache: dict[str, bytes] = {}
         self._seed_cache()
 
     def _seed_cache(self) -> None:
         # An added token's text can never be a pre-tokenized piece (every occurrence was split
         # out first), so the two share one table.
-        self.cache.update({content: [token_id] for content, token_id in self.added_ids.items()})
+        for content, token_id in self.added_ids.items():
+            try:
+                self.cache[content] = array(self.code, [token_id]).tobytes()
+            except OverflowError:  # found (and refused) when a text uses it
+                pass
 
     def _pieces(self, text: str) -> list[str]:
         """Pre-tokenized pieces and added tokens' texts, in order."""
+        if self.raw_split is None or not any(head in text for head in self.raw_heads):
+            if self.norm_split is None or not any(head in text for head in self.norm_heads):
+                return GPT2_ASCII.findall(text)
+            raw_parts = [text]
+        else:
+            raw_parts = self.raw_split.split(text)
         out: list[str] = []
-        raw_parts = self.raw_split.split(text) if self.raw_split else [text]
         for i, part in enumerate(raw_parts):
             if i % 2:
                 out.append(part)
                 continue
             if not part:
                 continue
-            if self.norm_split is None:
+            if self.norm_split is None or not any(head in part for head in self.norm_heads):
                 out.extend(GPT2_ASCII.findall(part))
                 continue
             for j, sub in enumerate(self.norm_split.split(part)):
@@ -132,15 +178,38 @@ class AsciiFastEncoder:
             self.cache.clear()
             self._seed_cache()
             missing = list(pieces.difference(self.cache))  # everything this batch needs, again
+        code, dtype = self.code, self.dtype
         for piece, enc in zip(missing, self.tokenizer.encode_batch_fast(missing, add_special_tokens=False)):
-            self.cache[piece] = enc.ids
+            self.cache[piece] = pack(enc.ids, code, dtype)
+
+    def encode_batch_bytes(self, texts: list[str]) -> list[bytes]:
+        """Ids of ASCII texts as `dtype` bytes, equal to `tokenizer.encode(text, add_special_tokens=False).ids`."""
+        split = [self._pieces(t) for t in texts]
+        join = b"".join
+        get = self.cache.__getitem__
+        out: list[bytes] = []
+        retry: list[int] = []
+        for i, pieces in enumerate(split):
+            try:
+                out.append(join(map(get, pieces)))
+            except KeyError:  # a piece not seen yet: filled for all such documents at once below
+                out.append(b"")
+                retry.append(i)
+        if retry:
+            wanted: set[str] = set()
+            for i in retry:
+                wanted.update(split[i])
+            self._fill(wanted)  # may clear the cache, but keeps every piece in `wanted`
+            get = self.cache.__getitem__
+            for i in retry:
+                out[i] = join(map(get, split[i]))
+        return out
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Ids of ASCII texts, equal to `tokenizer.encode(text, add_special_tokens=False).ids`."""
-        split = [self._pieces(t) for t in texts]
-        wanted: set[str] = set()
-        for pieces in split:
-            wanted.update(pieces)
-        self._fill(wanted)
-        get = self.cache.__getitem__
-        return [list(chain.from_iterable(map(get, pieces))) for pieces in split]
+        out = []
+        for data in self.encode_batch_bytes(texts):
+            ids = array(self.code)
+            ids.frombytes(data)
+            out.append(ids.tolist())
+        return out

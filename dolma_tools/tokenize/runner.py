@@ -210,17 +210,16 @@ def tokenize_group(job: TokenizeJob, key: str) -> FileResult:
     writer = GroupShardWriter(job.destination, functools.partial(job.plan.shard_stem, group), job.max_size)
     documents = tokens = 0
     try:
+        itemsize = np.dtype(job.encoding.dtype).itemsize
         for batch in _batches(_documents(job, group, result), job.batch_size):
-            flat, lengths = encoder.encode([text for text, _ in batch])
-            order = shuffle_rng.permutation(len(batch))
-            order = order[lengths[order] > 0]
-            starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-            shuffled = np.concatenate([flat[starts[i]:starts[i] + lengths[i]] for i in order]) \
-                if len(order) else flat[:0]
-            writer.write_batch(shuffled, lengths[order], [batch[i][1] for i in order])
+            chunks = encoder.encode_chunks([text for text, _ in batch])
+            order = [int(i) for i in shuffle_rng.permutation(len(batch)) if chunks[i]]
+            shuffled = np.frombuffer(b"".join([chunks[i] for i in order]), dtype=job.encoding.dtype)
+            lengths = [len(chunks[i]) // itemsize for i in order]
+            writer.write_batch(shuffled, lengths, [batch[i][1] for i in order])
             documents += len(order)
-            tokens += int(lengths.sum())
-            result.add("empty_encodings", int((lengths == 0).sum()))
+            tokens += len(shuffled)
+            result.add("empty_encodings", len(batch) - len(order))
         shards = writer.close()
     except BaseException:
         writer.discard()
