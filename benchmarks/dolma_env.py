@@ -21,10 +21,18 @@ def dolma_bin(venv: Path) -> Path:
     return venv / "bin" / "dolma"
 
 
+def _works(exe: str) -> bool:
+    """An interpreter that really runs and can make venvs (a pyenv shim for a missing version does not)."""
+    try:
+        return subprocess.run([exe, "-c", "import venv, ensurepip"], capture_output=True, timeout=60).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
 def find_python() -> str:
     for version in SUPPORTED:
         exe = shutil.which(f"python{version}")
-        if exe:
+        if exe and _works(exe):
             return exe
     if sys.version_info[:2] in {(3, 10), (3, 11), (3, 12)}:
         return sys.executable
