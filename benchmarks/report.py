@@ -295,8 +295,9 @@ def render_markdown(main: dict | None, curves: dict | None, curves_png: Path | N
             "",
         ]
         for entry in main.get("provenance") or []:
+            took = f", a {entry['wall_minutes']} min run" if entry.get("wall_minutes") else ""
             lines.insert(-1, f"- **Stages {', '.join(entry['stages'])}:** measured {entry['started_at']} at commit "
-                             f"`{entry['commit']}` ({entry['file']})")
+                             f"`{entry['commit']}` ({entry['file']}{took})")
         if main["corpus"]["text_bytes"] < 199e6:
             lines += [f"> Note: this run used a {main['corpus']['text_bytes'] / 1e6:.0f} MB corpus, smaller "
                       "than the 200 MB default, to finish within the time available.", ""]

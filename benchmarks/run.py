@@ -222,14 +222,15 @@ def merge_previous(results: dict, stages: list[Stage], results_dir: Path) -> Non
     rerun = {s.name for s in stages}
     earlier = prev.get("provenance") or [{"stages": sorted({r["stage"] for r in prev["runs"]}),
                                           "started_at": prev["meta"]["started_at"], "commit": prev["meta"]["commit"],
-                                          "file": name}]
+                                          "wall_minutes": prev["meta"].get("wall_minutes"), "file": name}]
     provenance = []
     for entry in earlier:
         kept = [s for s in entry["stages"] if s not in rerun]
         if kept:
             provenance.append({**entry, "stages": kept})
     provenance.append({"stages": sorted(rerun), "started_at": results["meta"]["started_at"],
-                       "commit": results["meta"]["commit"], "file": "this run"})
+                       "commit": results["meta"]["commit"], "wall_minutes": results["meta"].get("wall_minutes"),
+                       "file": "this run"})
     results["provenance"] = provenance
     results["runs"] = [r for r in prev["runs"] if r["stage"] not in rerun] + results["runs"]
     results["checks"] = {**{k: v for k, v in prev.get("checks", {}).items() if k.split("/")[1] not in rerun},

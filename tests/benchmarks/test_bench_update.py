@@ -30,8 +30,10 @@ def test_update_keeps_other_stages_and_records_where_they_come_from(tmp_path):
     assert sorted((r["stage"], r["seconds"]) for r in now["runs"]) == [("tag", 30.0), ("tokens", 20.0)]
     assert now["checks"] == {"100MB-s17/tag/w1": {"ok": True}, "100MB-s17/tokens/w1": {"ok": True}}
     assert now["provenance"] == [
-        {"stages": ["tag"], "started_at": "2026-11-22T15:44:11+00:00", "commit": "e191104", "file": "2026-11-22.json"},
-        {"stages": ["tokens"], "started_at": "2026-11-22T19:05:00+00:00", "commit": "abc1234", "file": "this run"}]
+        {"stages": ["tag"], "started_at": "2026-11-22T15:44:11+00:00", "commit": "e191104", "wall_minutes": None,
+         "file": "2026-11-22.json"},
+        {"stages": ["tokens"], "started_at": "2026-11-22T19:05:00+00:00", "commit": "abc1234", "wall_minutes": None,
+         "file": "this run"}]
     assert now["langid"] == earlier["langid"] and now["corpus"]["tokens"] == 123
 
 
