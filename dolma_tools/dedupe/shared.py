@@ -44,10 +44,19 @@ _PREFIX = "dolma-dedupe-"
 _RECORD = struct.Struct("<IQ")  # chunk index, number of flags
 
 
-def _base_dir() -> str:
+SHM_MARGIN = 64 * 2**20  # leave this much of /dev/shm free for everyone else
+
+
+def _base_dir(need_bytes: int = 0) -> str:
+    """/dev/shm when it is writable and has room for the filter (a container's is often only
+    64 MiB), else the temporary directory: a mapped file there is shared through the page cache."""
     shm = "/dev/shm"
     if os.path.isdir(shm) and os.access(shm, os.W_OK):
-        return shm
+        try:
+            if shutil.disk_usage(shm).free >= need_bytes + SHM_MARGIN:
+                return shm
+        except OSError:
+            pass
     return tempfile.gettempdir()
 
 
@@ -97,7 +106,7 @@ class SharedSpec:
     @classmethod
     def create(cls, bf: BloomFilter, files: int, ordered: bool, insert: bool) -> "SharedSpec":
         name = f"{_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        directory = os.path.join(_base_dir(), name)
+        directory = os.path.join(_base_dir(bf.words.nbytes + max(files, 1)), name)
         spill = os.path.join(tempfile.gettempdir(), name)
         os.makedirs(directory)
         os.makedirs(spill, exist_ok=True)

@@ -259,3 +259,17 @@ def test_cli_in_a_fresh_process_matches_in_process(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert read_all(tmp_path, "cli") == read_all(tmp_path, "debug")
     assert (tmp_path / "cli.bin").read_bytes() == (tmp_path / "debug.bin").read_bytes()
+
+
+def test_shared_filter_falls_back_to_tmp_when_dev_shm_is_small(monkeypatch) -> None:
+    # a container's /dev/shm is often 64 MiB: a filter that does not fit goes to the temporary directory
+    import collections
+    import tempfile
+
+    from dolma_tools.dedupe import shared
+
+    usage = collections.namedtuple("usage", "total used free")
+    monkeypatch.setattr(shared.shutil, "disk_usage", lambda path: usage(64 * 2**20, 0, 64 * 2**20))
+    if os.path.isdir("/dev/shm") and os.access("/dev/shm", os.W_OK):
+        assert shared._base_dir(0) == "/dev/shm"
+    assert shared._base_dir(128 * 2**20) == tempfile.gettempdir()
