@@ -60,8 +60,7 @@ class RuntimeConfig:
     debug: bool = option(False, help="run in-process without Ray (for debugging)")
     executor: str = option("ray", help="ray: an embedded Ray on this machine, or the cluster at --ray_address; "
                                        "local: worker processes forked from this one, without Ray's start-up "
-                                       "(seconds on a small machine; one machine only; dedupe and stats, the "
-                                       "other stages run on Ray)")
+                                       "(seconds on a small machine); one machine only")
     dryrun: bool = option(False, help="print the resolved config and stop")
     work_dir: WorkDirConfig = option(default_factory=WorkDirConfig)
 

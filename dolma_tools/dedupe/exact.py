@@ -206,14 +206,11 @@ def plan_paragraphs(docs: list[dict | None], attribute: str, pconf, settings) ->
     ngram = pconf.by_ngram if pconf.by_ngram is not None and pconf.by_ngram.ngram_length > 0 else None
     if ngram is None:
         return plan_exact_paragraphs(docs, attribute, pconf.paragraph_separator, settings)
-    plan = SpanPlan(attribute=attribute, mode="ngram" if ngram else "paragraph",
-                    threshold=ngram.overlap_threshold if ngram else 1.0)
+    plan = SpanPlan(attribute=attribute, mode="ngram", threshold=ngram.overlap_threshold)
     separator = pconf.paragraph_separator
     sep = len(separator)
     filtered = settings.min_length > 0 or settings.min_words > 0 or settings.skip_empty
-    # local appends: this loop runs once per paragraph of the corpus
-    doc_state, unit_doc, unit_start, unit_end = plan.doc_state, plan.unit_doc, plan.unit_start, plan.unit_end
-    keys, key_unit = plan.keys, plan.key_unit
+    doc_state = plan.doc_state  # a local: this loop runs once per paragraph of the corpus
     for i, doc in enumerate(docs):
         text = doc["text"] if doc is not None else ""
         if not text:
@@ -230,20 +227,12 @@ def plan_paragraphs(docs: list[dict | None], attribute: str, pconf, settings) ->
             if filtered and _too_short(para, settings.min_length, settings.min_words, settings.skip_empty,
                                        len(para)):
                 continue
-            if ngram is None:
-                unit_doc.append(i)
-                unit_start.append(start)
-                unit_end.append(offset)
-                keys.append(para)
-                continue
             unit_keys = ngram_keys(para, ngram.ngram_length, ngram.stride)
             if unit_keys is None:
                 if ngram.skip_short_paragraphs:
                     continue
                 unit_keys = [para]
             plan.add_unit(i, start, offset, unit_keys)
-    if ngram is None:
-        plan.key_unit = list(range(len(unit_doc)))
     return plan.finish(settings.num_partitions, settings.partition_index)
 
 

@@ -162,6 +162,28 @@ def analyze_file(cfg: DedupeConfig, want_exact: bool, bands: int, rows: int, eva
     return out
 
 
+def plan_chunk(cfg: DedupeConfig, want_exact: bool, eval_filter: Any, path: str, docs: list[dict | None],
+               first_line: int, result: FileResult) -> tuple[SpanPlan | None, Any]:
+    """The exact-dedupe span plan and the contamination attributes of a run of documents (the
+    part of the analysis that streaming and map-reduce runs share); bad keys are counted in `result`."""
+    d = cfg.dedupe
+    exact = decontam = None
+    if want_exact and d.documents is not None:
+        exact, problems = plan_documents(docs, _suffix(cfg, d.documents.attribute_name), d.documents.key, d)
+        for index, message in problems:
+            result.bad_line(BadLine(path, first_line + index + 1, message), cfg.strict)
+    elif want_exact and d.paragraphs is not None:
+        exact = plan_paragraphs(docs, _suffix(cfg, d.paragraphs.attribute_name), d.paragraphs, d)
+    if eval_filter is not None:
+        from dolma_tools.dedupe.decontaminate import contamination_attributes
+
+        dc = d.decontaminate
+        decontam, matched = contamination_attributes(docs, eval_filter, dc.attribute_name, dc.unit,
+                                                     dc.ngram_length, dc.threshold)
+        result.add("contaminated_spans", matched)
+    return exact, decontam
+
+
 def _analyze_chunk(cfg: DedupeConfig, want_exact: bool, bands: int, rows: int, eval_filter: Any, path: str,
                    docs: list[dict | None], first_line: int) -> FileAnalysis:
     from dolma_tools.dedupe import minhash as mh
@@ -169,19 +191,7 @@ def _analyze_chunk(cfg: DedupeConfig, want_exact: bool, bands: int, rows: int, e
     d = cfg.dedupe
     result = FileResult(path=path)
     out = FileAnalysis(path=path, result=result)
-    if want_exact and d.documents is not None:
-        out.exact, problems = plan_documents(docs, _suffix(cfg, d.documents.attribute_name), d.documents.key, d)
-        for index, message in problems:
-            result.bad_line(BadLine(path, first_line + index + 1, message), cfg.strict)
-    elif want_exact and d.paragraphs is not None:
-        out.exact = plan_paragraphs(docs, _suffix(cfg, d.paragraphs.attribute_name), d.paragraphs, d)
-    if eval_filter is not None:
-        from dolma_tools.dedupe.decontaminate import contamination_attributes
-
-        dc = d.decontaminate
-        out.decontam, matched = contamination_attributes(docs, eval_filter, dc.attribute_name, dc.unit,
-                                                         dc.ngram_length, dc.threshold)
-        result.add("contaminated_spans", matched)
+    out.exact, out.decontam = plan_chunk(cfg, want_exact, eval_filter, path, docs, first_line, result)
     if d.minhash is not None:
         m = d.minhash
         texts = [doc["text"] if doc is not None else "" for doc in docs]

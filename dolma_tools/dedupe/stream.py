@@ -24,7 +24,7 @@ import orjson
 
 from dolma_tools.dedupe.bloom import BloomFilter
 from dolma_tools.dedupe.config import DedupeConfig
-from dolma_tools.dedupe.exact import SpanPlan, plan_documents, plan_paragraphs
+from dolma_tools.dedupe.exact import SpanPlan
 from dolma_tools.dedupe.shared import (CHECKED, DEFERRED, SharedRun, SharedSpec, close_shared, open_shared,
                                        remove_stale_runs)
 from dolma_tools.io.documents import BadLine, JsonlWriter, iter_documents
@@ -125,27 +125,13 @@ def _document_chunks(path: str, strict: bool, result: FileResult) -> Iterator[tu
 
 def analyse_chunks(cfg: DedupeConfig, path: str, result: FileResult, want_exact: bool,
                    eval_filter: BloomFilter | None) -> Iterator[Chunk]:
-    from dolma_tools.dedupe.runner import _suffix
+    from dolma_tools.dedupe.runner import plan_chunk
 
-    d = cfg.dedupe
     line = 0
     for index, (docs, ids) in enumerate(_document_chunks(path, cfg.strict, result)):
         chunk = Chunk(index=index, ids=ids)
         result.documents += sum(doc is not None for doc in docs)
-        if want_exact and d.documents is not None:
-            chunk.exact, problems = plan_documents(docs, _suffix(cfg, d.documents.attribute_name),
-                                                   d.documents.key, d)
-            for i, message in problems:
-                result.bad_line(BadLine(path, line + i + 1, message), cfg.strict)
-        elif want_exact and d.paragraphs is not None:
-            chunk.exact = plan_paragraphs(docs, _suffix(cfg, d.paragraphs.attribute_name), d.paragraphs, d)
-        if eval_filter is not None:
-            from dolma_tools.dedupe.decontaminate import contamination_attributes
-
-            dc = d.decontaminate
-            chunk.decontam, matched = contamination_attributes(docs, eval_filter, dc.attribute_name, dc.unit,
-                                                               dc.ngram_length, dc.threshold)
-            result.add("contaminated_spans", matched)
+        chunk.exact, chunk.decontam = plan_chunk(cfg, want_exact, eval_filter, path, docs, line, result)
         line += len(docs)
         yield chunk
 

@@ -13,6 +13,7 @@ By default Ray runs embedded on this machine with `processes` CPUs; `--ray-addre
 from __future__ import annotations
 
 import atexit
+import functools
 import logging
 import os
 import sys
@@ -23,7 +24,7 @@ import orjson
 
 from dolma_tools.config import RuntimeConfig
 from dolma_tools.errors import DataError, RetryableError, UserError
-from dolma_tools.io.files import AtomicWriter, local_path, remove_stale_temporaries
+from dolma_tools.io.files import AtomicWriter, is_remote, local_path, remove_stale_temporaries
 from dolma_tools.runtime.locks import check_writable, destination_lock
 from dolma_tools.runtime.results import FileResult, RunSummary
 
@@ -202,26 +203,30 @@ class _Progress:
 
 def run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, *,
               is_done: Callable[[str], bool] | None = None, summary_path: str | None = None,
-              progress: bool = True, output_root: str | None = None) -> RunSummary:
+              progress: bool = True, output_root: str | None = None,
+              while_mapping: Callable[[], None] | None = None) -> RunSummary:
     """Run `process` on every input file; raise UserError if any file failed for good.
 
     `output_root`, when given, is checked for writability and locked against concurrent runs
-    before any work starts; temporaries a killed run left there are removed.
+    before any work starts; temporaries a killed run left there are removed. `while_mapping`
+    (optional) runs in a thread of this process while `--executor local` workers map.
     """
+    run = functools.partial(_run_files, stage, inputs, process, cfg, is_done, summary_path, progress, while_mapping)
     if output_root is not None:
         check_writable(output_root)
         with destination_lock(output_root):
             remove_stale_temporaries(local_path(output_root))
             try:
-                return _run_files(stage, inputs, process, cfg, is_done, summary_path, progress)
+                return run()
             finally:
                 # a worker killed mid-file leaves its temporary behind; the retry wrote the output
                 remove_stale_temporaries(local_path(output_root))
-    return _run_files(stage, inputs, process, cfg, is_done, summary_path, progress)
+    return run()
 
 
 def _run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: RuntimeConfig,
-               is_done: Callable[[str], bool] | None, summary_path: str | None, progress: bool) -> RunSummary:
+               is_done: Callable[[str], bool] | None, summary_path: str | None, progress: bool,
+               while_mapping: Callable[[], None] | None) -> RunSummary:
     summary = RunSummary(stage=stage)
     todo: list[str] = []
     for path in inputs:
@@ -236,6 +241,8 @@ def _run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: Runti
         single_local = len(todo) == 1 and not (cfg.ray_address or os.environ.get("RAY_ADDRESS"))
         if cfg.debug or not todo or single_local:
             _run_in_process(todo, process, summary, bar)
+        elif cfg.local_pool():
+            _run_on_fork_pool(todo, process, cfg, summary, bar, while_mapping)
         else:
             _run_on_ray(todo, process, cfg, summary, bar)
     finally:
@@ -264,6 +271,80 @@ def _run_in_process(todo: Sequence[str], process: ProcessFn, summary: RunSummary
         result = _timed(process, path)
         summary.add(result)
         bar.update(result)
+
+
+_FORKED: dict[str, ProcessFn] = {}  # the process function, inherited by forked workers (never pickled)
+
+
+def _forked_task(path: str) -> FileResult:
+    return _timed(_FORKED["process"], path)
+
+
+def _run_on_fork_pool(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, summary: RunSummary,
+                      bar: _Progress, while_mapping: Callable[[], None] | None) -> None:
+    """`--executor local`: `processes` workers forked from this one (milliseconds to start, and
+    they inherit what the driver loaded). A worker that dies breaks the pool: it is restarted and
+    the unfinished files run again, up to `retries` times each. `while_mapping` runs in a thread
+    once the workers are forked (never while forking: a thread importing modules at fork time
+    could leave an import lock held in the child)."""
+    import multiprocessing
+    import threading
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from concurrent.futures.process import BrokenProcessPool
+
+    workers = max(1, min(cfg.processes or os.cpu_count() or 1, len(todo)))
+    if workers <= 1:
+        _run_in_process(todo, process, summary, bar)
+        return
+    # biggest files first: the last file to finish is a small one
+    todo = sorted(todo, key=lambda p: -(os.path.getsize(p) if not is_remote(p) and os.path.exists(p) else 0))
+    _FORKED["process"] = process
+    context = multiprocessing.get_context("fork")
+    attempts = dict.fromkeys(todo, 0)
+    pool = ProcessPoolExecutor(workers, mp_context=context)
+    helper = None
+    try:
+        futures = {pool.submit(_forked_task, path): path for path in todo}  # forks every worker
+        if while_mapping is not None:
+            helper = threading.Thread(target=while_mapping, daemon=True)
+            helper.start()
+        while futures:
+            done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
+            broken = []
+            for future in done:
+                path = futures.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    broken.append(path)
+                    continue
+                except (DataError, UserError):
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a failed file, as on Ray
+                    summary.files_failed += 1
+                    summary.failures.append(f"{path}: {type(exc).__name__}: {exc}")
+                    continue
+                summary.add(result)
+                bar.update(result)
+            if broken:
+                if helper is not None:
+                    helper.join()  # see above: no fork while it runs
+                again = broken + list(futures.values())
+                pool.shutdown(wait=False, cancel_futures=True)
+                pool = ProcessPoolExecutor(workers, mp_context=context)
+                futures = {}
+                for path in again:
+                    attempts[path] += 1
+                    if attempts[path] > cfg.retries:
+                        summary.files_failed += 1
+                        summary.failures.append(f"{path}: worker died {attempts[path]} times")
+                    else:
+                        futures[pool.submit(_forked_task, path)] = path
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+        _FORKED.clear()
+        if helper is not None:
+            helper.join()
 
 
 def _run_on_ray(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, summary: RunSummary,

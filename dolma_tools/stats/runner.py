@@ -138,11 +138,8 @@ def run_stats(cfg: StatsConfig, progress: bool = True) -> dict:
     local = not cfg.debug and cfg.local_pool()
     if local:
         _prepare_fork(cfg)
-        summary = run_files_forked("stats", inputs, process, cfg, is_done=is_done, summary_path=summary_path,
-                                   progress=progress, while_mapping=_preload_matplotlib if cfg.html else None)
-    else:
-        summary = run_files("stats", inputs, process, cfg, is_done=is_done, summary_path=summary_path,
-                            progress=progress)
+    summary = run_files("stats", inputs, process, cfg, is_done=is_done, summary_path=summary_path,
+                        progress=progress, while_mapping=_preload_matplotlib if local and cfg.html else None)
     mapped = time.perf_counter()
     partial = reduce_partials([partial_path(cfg, doc) for doc in inputs], cfg, local=local)
     seconds = time.perf_counter() - started
@@ -182,9 +179,6 @@ def reduce_partials(paths: list[str], cfg: StatsConfig, local: bool = False):
 # Local runs: worker processes forked from the driver
 
 
-_FORKED: dict = {}  # the process function, inherited by forked workers (never pickled)
-
-
 def _prepare_fork(cfg: StatsConfig) -> None:
     """Load once, before forking, what every worker needs (the models are loaded already by
     `_check_resources`): Arrow's compute module and the PII prefilter patterns."""
@@ -205,103 +199,6 @@ def _preload_matplotlib() -> None:
         import matplotlib.pyplot  # noqa: F401
     except Exception:  # noqa: BLE001 - render_html imports it again and reports any problem
         pass
-
-
-def _forked_task(path: str) -> FileResult:
-    from dolma_tools.runtime.executor import _timed
-
-    return _timed(_FORKED["process"], path)
-
-
-def run_files_forked(stage: str, inputs: list[str], process, cfg: StatsConfig, *, is_done, summary_path: str,
-                     progress: bool = True, while_mapping=None):
-    """`run_files` (same skipping, progress, summary, failures and retries) on a fork pool of
-    `processes` workers. A worker that dies breaks the pool: it is restarted and the unfinished
-    files run again, up to `retries` times each. `while_mapping` runs in a thread of this process
-    once the workers are forked (never while forking: a thread importing modules at fork time
-    could leave an import lock held in the child)."""
-    import multiprocessing
-    import threading
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-    from concurrent.futures.process import BrokenProcessPool
-
-    from dolma_tools.errors import DataError
-    from dolma_tools.runtime import RunSummary
-    from dolma_tools.runtime.executor import _Progress, _timed, finish
-
-    summary = RunSummary(stage=stage)
-    todo = []
-    for path in inputs:
-        if not cfg.ignore_existing and is_done(path):
-            summary.add(FileResult(path=path, skipped_existing=True))
-        else:
-            todo.append(path)
-    bar = _Progress(stage, len(todo), progress)
-    start = time.perf_counter()
-    workers = max(1, min(cfg.processes or os.cpu_count() or 1, len(todo)))
-    try:
-        if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-            for path in todo:
-                result = _timed(process, path)
-                summary.add(result)
-                bar.update(result)
-        else:
-            # biggest files first: the last file to finish is a small one
-            todo.sort(key=lambda p: -(os.path.getsize(p) if not is_remote(p) and os.path.exists(p) else 0))
-            _FORKED["process"] = process
-            context = multiprocessing.get_context("fork")
-            attempts = dict.fromkeys(todo, 0)
-            pool = ProcessPoolExecutor(workers, mp_context=context)
-            helper = None
-            try:
-                futures = {pool.submit(_forked_task, path): path for path in todo}  # forks every worker
-                if while_mapping is not None:
-                    helper = threading.Thread(target=while_mapping, daemon=True)
-                    helper.start()
-                while futures:
-                    done, _ = wait(list(futures), return_when=FIRST_COMPLETED)
-                    broken = []
-                    for future in done:
-                        path = futures.pop(future)
-                        try:
-                            result = future.result()
-                        except BrokenProcessPool:
-                            broken.append(path)
-                            continue
-                        except (DataError, UserError):
-                            raise
-                        except Exception as exc:  # noqa: BLE001 - a failed file, as run_files counts it
-                            summary.files_failed += 1
-                            summary.failures.append(f"{path}: {type(exc).__name__}: {exc}")
-                            continue
-                        summary.add(result)
-                        bar.update(result)
-                    if broken:
-                        if helper is not None:
-                            helper.join()  # see above: no fork while it runs
-                        again = broken + list(futures.values())
-                        pool.shutdown(wait=False, cancel_futures=True)
-                        pool = ProcessPoolExecutor(workers, mp_context=context)
-                        futures = {}
-                        for path in again:
-                            attempts[path] += 1
-                            if attempts[path] > cfg.retries:
-                                summary.files_failed += 1
-                                summary.failures.append(f"{path}: worker died {attempts[path]} times")
-                            else:
-                                futures[pool.submit(_forked_task, path)] = path
-            finally:
-                pool.shutdown(wait=True, cancel_futures=True)
-                _FORKED.clear()
-                if helper is not None:
-                    helper.join()
-    finally:
-        bar.close()
-    summary.seconds = time.perf_counter() - start
-    finish(summary, summary_path, progress)
-    if summary.failures:
-        raise UserError(f"{stage}: {len(summary.failures)} file(s) failed: " + "; ".join(summary.failures[:3]))
-    return summary
 
 
 def write_report(report: dict, output: str, html: bool = True) -> None:

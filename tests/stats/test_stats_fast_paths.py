@@ -153,10 +153,10 @@ def _dies_once(marker_dir: str, path: str):
 def test_forked_pool_replaces_a_dead_worker(tmp_path):
     import functools
 
-    from dolma_tools.stats.runner import run_files_forked
+    from dolma_tools.runtime import run_files
 
-    cfg = StatsConfig(processes=2, retries=1)
-    summary = run_files_forked("stats", ["a", "b", "c", "d"], functools.partial(_dies_once, str(tmp_path)), cfg,
-                               is_done=lambda p: False, summary_path=str(tmp_path / "summary.json"), progress=False)
+    cfg = StatsConfig(processes=2, retries=1, executor="local")
+    summary = run_files("stats", ["a", "b", "c", "d"], functools.partial(_dies_once, str(tmp_path)), cfg,
+                        is_done=lambda p: False, summary_path=str(tmp_path / "summary.json"), progress=False)
     assert summary.documents == 4 and summary.files_failed == 0
     assert (tmp_path / "died").exists()
