@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import os
 import re
-from array import array
 from dataclasses import dataclass, field
 
 import numpy as np
 import orjson
 import tokenizers
 
-from dolma_tools.tokenize.fastpath import AsciiFastEncoder, pack, typecode
+from dolma_tools.tokenize.fastpath import AsciiFastEncoder, pack, typecode, unpack_ids
 from dolma_tools.tokenize.fastpath import eligible as fast_path_eligible
 from dolma_tools.tokenize.tokenizers import ResolvedTokenizer, tokenizer_from_resolved
 
@@ -118,12 +117,7 @@ class DocumentEncoder:
         return out
 
     def _encode_lists(self, texts: list[str]) -> list[list[int]]:
-        out = []
-        for data in self._encode_plain(texts):
-            ids = array(self._code)
-            ids.frombytes(data)
-            out.append(ids.tolist())
-        return out
+        return unpack_ids(self._encode_plain(texts), self._code)
 
     def _encode_texts(self, texts: list[str]) -> list[bytes]:
         if not self.settings.segment_before_tokenization:

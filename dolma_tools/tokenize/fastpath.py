@@ -207,9 +207,14 @@ class AsciiFastEncoder:
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         """Ids of ASCII texts, equal to `tokenizer.encode(text, add_special_tokens=False).ids`."""
-        out = []
-        for data in self.encode_batch_bytes(texts):
-            ids = array(self.code)
-            ids.frombytes(data)
-            out.append(ids.tolist())
-        return out
+        return unpack_ids(self.encode_batch_bytes(texts), self.code)
+
+
+def unpack_ids(packed: list[bytes], code: str) -> list[list[int]]:
+    """Token ids as Python lists from ids packed with `array(code)` bytes (one entry per text)."""
+    out = []
+    for data in packed:
+        ids = array(code)
+        ids.frombytes(data)
+        out.append(ids.tolist())
+    return out
