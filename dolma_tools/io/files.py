@@ -1,7 +1,8 @@
 """Byte streams for local paths and URLs (s3://, gs://, ...), with gzip/zstd by file extension.
 
-Compression is handled here rather than by smart_open so that we choose fast levels (gzip 6 and
-zstd 3, as Dolma's Rust I/O) and detect truncated streams. Writes are atomic: local files go to
+Compression is handled here rather than by smart_open so that we choose fast codecs and levels
+(gzip through ISA-L at level 3 when `isal` is installed, zlib level 6 otherwise; zstd 3) and
+detect truncated streams. Writes are atomic: local files go to
 a temporary name in the same directory and are renamed on success; object stores only publish
 an object when its upload completes, so an interrupted write never leaves a partial output.
 """
@@ -18,7 +19,15 @@ from typing import IO, Iterator
 
 import zstandard
 
-GZIP_LEVEL = 6
+try:  # ISA-L deflates ~13x faster than zlib level 6 for ~10% larger files, inflates 2-3x faster (optional)
+    from isal import igzip as _gzip_lib
+    from isal import isal_zlib as fast_zlib
+
+    GZIP_LEVEL = 3  # ISA-L's highest: the closest to zlib 6 in size
+except ImportError:  # pragma: no cover - depends on the environment
+    _gzip_lib = gzip
+    fast_zlib = zlib
+    GZIP_LEVEL = 6
 ZSTD_LEVEL = 3
 TMP_MARKER = ".tmp-"
 
@@ -69,7 +78,7 @@ def wrap_decompress(raw: IO[bytes], compression: str) -> IO[bytes]:
 
 def wrap_compress(raw: IO[bytes], compression: str) -> IO[bytes]:
     if compression == "gz":
-        return gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
+        return _gzip_lib.GzipFile(fileobj=raw, mode="wb", compresslevel=GZIP_LEVEL, mtime=0)
     if compression == "zst":
         return zstandard.ZstdCompressor(level=ZSTD_LEVEL).stream_writer(raw, closefd=True)
     return raw
@@ -79,17 +88,12 @@ class TruncatedStreamError(EOFError):
     """A compressed stream ended before its end marker (a cut-short or damaged file)."""
 
 
-try:  # ISA-L inflates gzip 2-3x faster than zlib; optional, same output
-    from isal import isal_zlib as _inflate_lib
-    DECOMPRESSION_ERRORS: tuple = (zlib.error, zstandard.ZstdError, _inflate_lib.error)
-except ImportError:  # pragma: no cover - depends on the environment
-    _inflate_lib = zlib
-    DECOMPRESSION_ERRORS = (zlib.error, zstandard.ZstdError)
+DECOMPRESSION_ERRORS: tuple = tuple({zlib.error, zstandard.ZstdError, fast_zlib.error})
 
 
 def _decompressor(compression: str):
     if compression == "gz":
-        return _inflate_lib.decompressobj(16 + zlib.MAX_WBITS)
+        return fast_zlib.decompressobj(16 + zlib.MAX_WBITS)
     return zstandard.ZstdDecompressor().decompressobj()
 
 
