@@ -8,7 +8,10 @@ GPU launch can be autotuned while the interpreter runs only the first config (fa
 
 from __future__ import annotations
 
+import functools
 import os
+import sys
+from typing import Callable
 
 import torch
 
@@ -38,6 +41,29 @@ def use_triton(t: torch.Tensor) -> bool:
     """Launch a Triton kernel on this tensor? On a GPU, or on CPU under the interpreter;
     anything else (CPU without TRITON_INTERPRET) takes the torch reference instead."""
     return HAS_TRITON and (t.is_cuda or (t.device.type == "cpu" and interpreting()))
+
+
+def torch_op(name: str, launch: Callable, fake: Callable):
+    """`launch` (a kernel launcher with annotated tensor arguments, returning fresh tensors) as the
+    torch operator `dolma_tools::<name>`.
+
+    Why: torch.compile cannot trace a Triton launch, so each call would split the compiled graph;
+    an operator is opaque to it (its shapes come from `fake`), and a compiled block is one graph.
+    The operator calls the launcher through its module, so a module imported afresh (the kernel
+    tests re-import them under the Triton interpreter) serves the operator registered first.
+    """
+    namespace = torch.ops.dolma_tools
+    if hasattr(namespace, name):  # registered by an earlier import of the kernel module
+        return getattr(namespace, name)
+    module, attr = launch.__module__, launch.__name__
+
+    @functools.wraps(launch)
+    def current_launch(*args):
+        return getattr(sys.modules[module], attr)(*args)
+
+    op = torch.library.custom_op(f"dolma_tools::{name}", current_launch, mutates_args=())
+    op.register_fake(fake)
+    return op
 
 
 def is_hip() -> bool:

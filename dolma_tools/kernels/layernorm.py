@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._compat import kernel, next_pow2, tl, use_triton, warps_for
+from ._compat import kernel, next_pow2, tl, torch_op, use_triton, warps_for
 
 MAX_FUSED = 65536  # widest row held in registers; wider rows use the reference
 
@@ -78,10 +78,19 @@ def _forward(x2, r2, eps):
     return s, y, mean, rstd
 
 
-def _backward(s2, dy, ds, mean, rstd):
+def _ln_fwd_launch(x2: torch.Tensor, eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    _, y, mean, rstd = _forward(x2, None, eps)
+    return y, mean, rstd
+
+
+def _add_ln_fwd_launch(x2: torch.Tensor, r2: torch.Tensor,
+                       eps: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    return _forward(x2, r2, eps)
+
+
+def _ln_bwd_launch(s2: torch.Tensor, dy: torch.Tensor, ds: torch.Tensor | None, mean: torch.Tensor,
+                   rstd: torch.Tensor) -> torch.Tensor:
     M, N = s2.shape
-    dy = _rows(dy)
-    ds = None if ds is None else _rows(ds)
     dx = torch.empty((M, N), dtype=s2.dtype, device=s2.device)
     block = next_pow2(N)
     _ln_bwd_kernel[(M,)](s2, dy, dy if ds is None else ds, dx, mean, rstd, s2.stride(0), dy.stride(0),
@@ -90,11 +99,27 @@ def _backward(s2, dy, ds, mean, rstd):
     return dx
 
 
+def _stats_like(x2):
+    return x2.new_empty(x2.shape[0], dtype=torch.float32), x2.new_empty(x2.shape[0], dtype=torch.float32)
+
+
+_ln_fwd = torch_op("layer_norm_fwd", _ln_fwd_launch, lambda x2, eps: (x2.new_empty(x2.shape), *_stats_like(x2)))
+_add_ln_fwd = torch_op(
+    "add_layer_norm_fwd", _add_ln_fwd_launch,
+    lambda x2, r2, eps: (*(x2.new_empty(x2.shape, dtype=torch.promote_types(x2.dtype, r2.dtype)) for _ in range(2)),
+                         *_stats_like(x2)))
+_ln_bwd = torch_op("layer_norm_bwd", _ln_bwd_launch, lambda s2, dy, ds, mean, rstd: s2.new_empty(s2.shape))
+
+
+def _backward(s2, dy, ds, mean, rstd):
+    return _ln_bwd(s2, _rows(dy), None if ds is None else _rows(ds), mean, rstd)
+
+
 class LayerNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, eps):
         x2 = _rows(x)
-        _, y, mean, rstd = _forward(x2, None, eps)
+        y, mean, rstd = _ln_fwd(x2, eps)
         ctx.save_for_backward(x2, mean, rstd)
         return y.view(x.shape)
 
@@ -107,7 +132,7 @@ class LayerNormFunction(torch.autograd.Function):
 class AddLayerNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, residual, eps):
-        s, y, mean, rstd = _forward(_rows(x), _rows(residual), eps)
+        s, y, mean, rstd = _add_ln_fwd(_rows(x), _rows(residual), eps)
         ctx.save_for_backward(s, mean, rstd)
         ctx.dtypes = (x.dtype, residual.dtype)
         return s.view(x.shape), y.view(x.shape)

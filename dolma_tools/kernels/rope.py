@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._compat import kernel, next_pow2, tl, use_triton
+from ._compat import kernel, next_pow2, tl, torch_op, use_triton
 
 
 def rope_cache(seq_len: int, head_dim: int, theta: float = 10000.0, device=None):
@@ -112,6 +112,54 @@ def _last_dim_contiguous(t: torch.Tensor) -> torch.Tensor:
     return t if t.stride(-1) == 1 else t.contiguous()
 
 
+def _rope_fwd_launch(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_heads: int, head_dim: int,
+                     clip_qkv: float | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(q, k, v) as [B, H, T, hd]; v is written only when clamped, and is empty otherwise (the
+    caller takes it as a view of qkv: an operator's outputs may not alias its inputs)."""
+    B, T, _ = qkv.shape
+    q, k = (torch.empty((B, n_heads, T, head_dim), dtype=qkv.dtype, device=qkv.device) for _ in range(2))
+    v_shape = (B, n_heads, T, head_dim) if clip_qkv is not None else (0,)
+    v = torch.empty(v_shape, dtype=qkv.dtype, device=qkv.device)
+    block_h, block_d, warps = _blocks(n_heads, head_dim)
+    grid = (B * T, -(-n_heads // block_h))
+    clip = 0.0 if clip_qkv is None else float(clip_qkv)
+    _rope_fwd_kernel[grid](qkv, q, k, v, cos, sin, qkv.stride(0), qkv.stride(1), cos.stride(0), T, n_heads, clip,
+                           HAS_CLIP=clip_qkv is not None, HALF=head_dim // 2, BLOCK_H=block_h,
+                           BLOCK_D=block_d, num_warps=warps)
+    return q, k, v
+
+
+def _rope_bwd_launch(dq: torch.Tensor, dk: torch.Tensor, dv: torch.Tensor, qkv: torch.Tensor | None,
+                     cos: torch.Tensor, sin: torch.Tensor, clip_qkv: float | None) -> torch.Tensor:
+    """d(qkv) [B, T, 3*H*hd]; `qkv` (the forward's input) is needed only with a clamp."""
+    B, n_heads, T, head_dim = dq.shape
+    dqkv = torch.empty((B, T, 3 * n_heads * head_dim), dtype=dq.dtype, device=dq.device)
+    block_h, block_d, warps = _blocks(n_heads, head_dim)
+    grid = (B * T, -(-n_heads // block_h))
+    clip = 0.0 if clip_qkv is None else float(clip_qkv)
+    _rope_bwd_kernel[grid](dq, dk, dv, dqkv if qkv is None else qkv, dqkv, cos, sin,
+                           dq.stride(0), dq.stride(1), dq.stride(2), dk.stride(0), dk.stride(1), dk.stride(2),
+                           dv.stride(0), dv.stride(1), dv.stride(2), dqkv.stride(0), dqkv.stride(1),
+                           cos.stride(0), T, n_heads, clip, HAS_CLIP=qkv is not None, HALF=head_dim // 2,
+                           BLOCK_H=block_h, BLOCK_D=block_d, num_warps=warps)
+    return dqkv
+
+
+def _rope_fwd_fake(qkv, cos, sin, n_heads, head_dim, clip_qkv):
+    B, T, _ = qkv.shape
+    q, k = (qkv.new_empty((B, n_heads, T, head_dim)) for _ in range(2))
+    return q, k, qkv.new_empty((B, n_heads, T, head_dim) if clip_qkv is not None else (0,))
+
+
+def _rope_bwd_fake(dq, dk, dv, qkv, cos, sin, clip_qkv):
+    B, n_heads, T, head_dim = dq.shape
+    return dq.new_empty((B, T, 3 * n_heads * head_dim))
+
+
+_rope_fwd = torch_op("rope_qkv_fwd", _rope_fwd_launch, _rope_fwd_fake)
+_rope_bwd = torch_op("rope_qkv_bwd", _rope_bwd_launch, _rope_bwd_fake)
+
+
 class RopeQKVFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, qkv, n_heads, head_dim, cos, sin, clip_qkv):
@@ -119,22 +167,13 @@ class RopeQKVFunction(torch.autograd.Function):
         qkv = _last_dim_contiguous(qkv)
         cos = cos.float().contiguous()
         sin = sin.float().contiguous()
-        q, k = (torch.empty((B, n_heads, T, head_dim), dtype=qkv.dtype, device=qkv.device) for _ in range(2))
+        q, k, v = _rope_fwd(qkv, cos, sin, n_heads, head_dim, clip_qkv)
         if clip_qkv is None:  # a view: the v part of qkv is used as it is
             d = n_heads * head_dim
             v = qkv[:, :, 2 * d:].view(B, T, n_heads, head_dim).transpose(1, 2)
-        else:
-            v = torch.empty((B, n_heads, T, head_dim), dtype=qkv.dtype, device=qkv.device)
-        block_h, block_d, warps = _blocks(n_heads, head_dim)
-        grid = (B * T, -(-n_heads // block_h))
-        clip = 0.0 if clip_qkv is None else float(clip_qkv)
-        _rope_fwd_kernel[grid](qkv, q, k, v, cos, sin, qkv.stride(0), qkv.stride(1), cos.stride(0), T, n_heads, clip,
-                               HAS_CLIP=clip_qkv is not None, HALF=head_dim // 2, BLOCK_H=block_h,
-                               BLOCK_D=block_d, num_warps=warps)
-        if clip_qkv is not None:
-            ctx.save_for_backward(cos, sin, qkv)
-        else:
             ctx.save_for_backward(cos, sin)
+        else:
+            ctx.save_for_backward(cos, sin, qkv)
         ctx.meta = (B, T, n_heads, head_dim, clip_qkv, qkv.dtype)
         return q, k, v
 
@@ -144,16 +183,7 @@ class RopeQKVFunction(torch.autograd.Function):
         B, T, n_heads, head_dim, clip_qkv, dtype = ctx.meta
         dq, dk, dv = (torch.zeros((B, n_heads, T, head_dim), dtype=dtype, device=cos.device) if g is None
                       else _last_dim_contiguous(g) for g in (dq, dk, dv))
-        qkv = rest[0] if rest else None
-        dqkv = torch.empty((B, T, 3 * n_heads * head_dim), dtype=dtype, device=cos.device)
-        block_h, block_d, warps = _blocks(n_heads, head_dim)
-        grid = (B * T, -(-n_heads // block_h))
-        clip = 0.0 if clip_qkv is None else float(clip_qkv)
-        _rope_bwd_kernel[grid](dq, dk, dv, dqkv if qkv is None else qkv, dqkv, cos, sin,
-                               dq.stride(0), dq.stride(1), dq.stride(2), dk.stride(0), dk.stride(1), dk.stride(2),
-                               dv.stride(0), dv.stride(1), dv.stride(2), dqkv.stride(0), dqkv.stride(1),
-                               cos.stride(0), T, n_heads, clip, HAS_CLIP=qkv is not None, HALF=head_dim // 2,
-                               BLOCK_H=block_h, BLOCK_D=block_d, num_warps=warps)
+        dqkv = _rope_bwd(dq, dk, dv, rest[0] if rest else None, cos, sin, clip_qkv)
         return dqkv, None, None, None, None, None
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._compat import kernel, tl, triton, use_triton
+from ._compat import kernel, tl, torch_op, triton, use_triton
 
 # Elementwise, memory-bound: tune the tile per GPU; every config is valid on CUDA and ROCm.
 _CONFIGS = [
@@ -58,25 +58,38 @@ def _grid(M, H):
     return lambda meta: (M, triton.cdiv(H, meta["BLOCK"]))
 
 
+def _swiglu_fwd_launch(ff2: torch.Tensor) -> torch.Tensor:
+    M, H = ff2.shape[0], ff2.shape[1] // 2
+    y = torch.empty((M, H), dtype=ff2.dtype, device=ff2.device)
+    _swiglu_fwd_kernel[_grid(M, H)](ff2, y, ff2.stride(0), y.stride(0), H)
+    return y
+
+
+def _swiglu_bwd_launch(ff2: torch.Tensor, dy2: torch.Tensor) -> torch.Tensor:
+    M, H = ff2.shape[0], ff2.shape[1] // 2
+    dff = torch.empty((M, 2 * H), dtype=ff2.dtype, device=ff2.device)
+    _swiglu_bwd_kernel[_grid(M, H)](ff2, dy2, dff, ff2.stride(0), dy2.stride(0), dff.stride(0), H)
+    return dff
+
+
+_swiglu_fwd = torch_op("swiglu_fwd", _swiglu_fwd_launch,
+                       lambda ff2: ff2.new_empty((ff2.shape[0], ff2.shape[1] // 2)))
+_swiglu_bwd = torch_op("swiglu_bwd", _swiglu_bwd_launch, lambda ff2, dy2: ff2.new_empty(ff2.shape))
+
+
 class SwiGLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ff):
         ff2 = _rows(ff)
-        M, H = ff2.shape[0], ff2.shape[1] // 2
-        y = torch.empty((M, H), dtype=ff.dtype, device=ff.device)
-        _swiglu_fwd_kernel[_grid(M, H)](ff2, y, ff2.stride(0), y.stride(0), H)
+        y = _swiglu_fwd(ff2)
         ctx.save_for_backward(ff2)
         ctx.shape = ff.shape
-        return y.view(*ff.shape[:-1], H)
+        return y.view(*ff.shape[:-1], y.shape[-1])
 
     @staticmethod
     def backward(ctx, dy):
         (ff2,) = ctx.saved_tensors
-        M, H = ff2.shape[0], ff2.shape[1] // 2
-        dy2 = _rows(dy)
-        dff = torch.empty_like(ff2)
-        _swiglu_bwd_kernel[_grid(M, H)](ff2, dy2, dff, ff2.stride(0), dy2.stride(0), dff.stride(0), H)
-        return dff.view(ctx.shape)
+        return _swiglu_bwd(ff2, _rows(dy)).view(ctx.shape)
 
 
 def swiglu(ff: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,53 @@
+"""The Triton kernels are torch operators: a block that uses them compiles as one graph.
+
+`fullgraph=True` makes torch.compile fail on any graph break, so these tests fail if a kernel
+launch ever becomes visible to the compiler again. The `aot_eager` backend traces forward and
+backward through AOTAutograd (fake tensors, the operators' shape functions) and runs the real
+kernels, here under the Triton interpreter.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from dolma_tools.kernels import get_ops
+from dolma_tools.train.model import OLMoBlock, model_config
+
+
+def _grads(module: torch.nn.Module, x: torch.Tensor, fn) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    module.zero_grad(set_to_none=True)
+    x = x.detach().clone().requires_grad_()
+    out = fn(x)
+    out.backward(torch.linspace(-1, 1, out.numel()).view(out.shape))
+    return out.detach(), [x.grad, *(p.grad for p in module.parameters())]
+
+
+@pytest.mark.parametrize("clip_qkv", [None, 0.5])
+def test_block_with_triton_kernels_compiles_to_one_graph(clip_qkv):
+    torch._dynamo.reset()
+    cfg = model_config("tiny", clip_qkv=clip_qkv)
+    ops = get_ops("triton")
+    block = OLMoBlock(cfg, 0, ops)
+    block.reset_parameters()
+    cos, sin = ops.rope_cache(16, cfg.head_dim)
+    x = torch.randn(2, 16, cfg.d_model)
+
+    eager_out, eager_grads = _grads(block, x, lambda t: block(t, cos, sin))
+    compiled = torch.compile(block, backend="aot_eager", fullgraph=True)  # raises on a graph break
+    out, grads = _grads(block, x, lambda t: compiled(t, cos, sin))
+
+    torch.testing.assert_close(out, eager_out, rtol=1e-5, atol=1e-5)
+    for got, want in zip(grads, eager_grads):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_kernels_are_registered_operators():
+    get_ops("triton")
+    ff = torch.randn(3, 8)
+    # the operator form is callable directly and matches the reference
+    y = torch.ops.dolma_tools.swiglu_fwd(ff)
+    torch.testing.assert_close(y, torch.nn.functional.silu(ff[:, 4:]) * ff[:, :4])
+    for name in ("layer_norm_fwd", "add_layer_norm_fwd", "layer_norm_bwd", "swiglu_bwd", "rope_qkv_fwd",
+                 "rope_qkv_bwd"):
+        assert hasattr(torch.ops.dolma_tools, name), name
