@@ -44,6 +44,10 @@ def parse_args(argv=None):
     p.add_argument("--seq", type=int, default=2048, help="sequence length")
     p.add_argument("--reps", type=int, default=50, help="timed repetitions per measurement")
     p.add_argument("--warmup", type=int, default=10)
+    p.add_argument("--rounds", type=int, default=5,
+                   help="time the implementations of a case in this many interleaved rounds and keep each one's "
+                        "median: ours and torch.compile both sit near the copy roofline, where one round's drift "
+                        "(clocks, heat) is as large as their difference")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile baseline")
     p.add_argument("--eager-timing", action="store_true",
                    help="time wall clock between CUDA events around eager calls instead of summing the GPU time "
@@ -76,7 +80,7 @@ def main(argv=None) -> int:
     if args.cpu_check:
         # must precede the first import of triton (triton decorates its library at import)
         os.environ["TRITON_INTERPRET"] = "1"
-        args.models, args.batch, args.seq, args.reps, args.warmup = ["tiny"], 1, 4, 1, 0
+        args.models, args.batch, args.seq, args.reps, args.warmup, args.rounds = ["tiny"], 1, 4, 1, 0, 1
         args.no_liger = True
         args.no_compile = args.no_compile or not args.compile_on_cpu
     import torch
@@ -142,16 +146,23 @@ def main(argv=None) -> int:
         rows += bench.run_linear_ce(model, N, d, V, dtype, ce_mod, liger, failures)
 
     print_table(rows, copy_gbs)
+    tuned = autotuner_choices(ln_mod, swiglu_mod, rope_mod)
+    if tuned:
+        print("\nautotuner's choices on this GPU (kernel, key -> config):")
+        for name, choices in tuned.items():
+            for key, config in choices.items():
+                print(f"  {name:<22} {key:<28} -> {config}")
     verdicts = judge(rows, copy_gbs, device)
     timing = "wall clock of eager calls (median)" if args.eager_timing or not bench.cuda else \
         "GPU time of the kernels launched (profiler, mean)"
-    print(f"\ntimes: {timing} over {args.reps} calls")
+    print(f"\ntimes: {timing} over {args.reps} calls; median of {args.rounds} interleaved rounds")
     for line in verdicts:
         print(line)
     if args.json:
         args.json.write_text(json.dumps({"device": bench.device_name, "dtype": args.dtype, "copy_gbs": copy_gbs,
                                          "timing": timing, "batch": args.batch, "seq": args.seq,
-                                         "rows": [r.__dict__ for r in rows], "bars": verdicts}, indent=1))
+                                         "rows": [r.__dict__ for r in rows], "bars": verdicts,
+                                         "rounds": args.rounds, "autotuned": tuned}, indent=1))
     if failures:
         print("\nCORRECTNESS FAILURES:\n  " + "\n  ".join(failures))
         return 1
@@ -260,7 +271,7 @@ class Bench:
         grads_out = [g.to(inputs[0].dtype) for g in grads64_out]
         impls = [("ours (triton)", case.ours), ("torch eager", case.ref),
                  ("torch.compile", self.compiled(case.ref)), ("liger", case.liger)]
-        rows = []
+        rows, timed = [], []
         for impl, fn in impls:
             row = Row(case.name, case.shape, impl)
             rows.append(row)
@@ -275,23 +286,36 @@ class Bench:
                 row.ok = "ok" if worst < tol else f"ERR {worst:.2g}"
                 if worst >= tol and impl.startswith("ours"):
                     failures.append(f"{case.name} {case.shape}: relative error {worst:.3g} >= {tol}")
-
-                def fwd():
-                    return fn(*inputs)
-
-                def fwd_bwd():
-                    torch.autograd.grad(_as_tuple(fn(*inputs)), inputs, grads_out)
-
-                row.fwd_ms = self.time_ms(fwd)
-                row.bwd_ms = max(self.time_ms(fwd_bwd) - row.fwd_ms, 0.0)
-                row.fwd_gbs = case.bytes_fwd / (row.fwd_ms * 1e-3) / 1e9
-                row.bwd_gbs = case.bytes_bwd / (row.bwd_ms * 1e-3) / 1e9 if row.bwd_ms else None
+                timed.append((row, fn))
             except Exception as e:  # noqa: BLE001 - a failing baseline is reported in the table
-                row.ok = f"n/a ({type(e).__name__})"
-                row.notes.append(str(e).splitlines()[0][:120] if str(e) else type(e).__name__)
-                if impl.startswith("ours"):
-                    failures.append(f"{case.name} {case.shape}: {type(e).__name__}: {e}")
+                self._failed(row, impl, e, f"{case.name} {case.shape}", failures)
+        fwd_ms: dict[int, list[float]] = {id(row): [] for row, _ in timed}
+        fwd_bwd_ms: dict[int, list[float]] = {id(row): [] for row, _ in timed}
+        for _ in range(self.args.rounds):  # interleaved: slow drift of the GPU hits every implementation alike
+            for row, fn in list(timed):
+                try:
+                    fwd_ms[id(row)].append(self.time_ms(lambda fn=fn: fn(*inputs)))
+                    fwd_bwd_ms[id(row)].append(self.time_ms(
+                        lambda fn=fn: torch.autograd.grad(_as_tuple(fn(*inputs)), inputs, grads_out)))
+                except Exception as e:  # noqa: BLE001
+                    timed.remove((row, fn))
+                    self._failed(row, row.impl, e, f"{case.name} {case.shape}", failures)
+        for row, _ in timed:
+            row.fwd_ms = statistics.median(fwd_ms[id(row)])
+            row.bwd_ms = max(statistics.median(fwd_bwd_ms[id(row)]) - row.fwd_ms, 0.0)
+            row.fwd_gbs = case.bytes_fwd / (row.fwd_ms * 1e-3) / 1e9
+            row.bwd_gbs = case.bytes_bwd / (row.bwd_ms * 1e-3) / 1e9 if row.bwd_ms else None
+            if self.args.rounds > 1:
+                spread = max(fwd_ms[id(row)]) / min(fwd_ms[id(row)]) - 1
+                row.notes.append(f"fwd spread over {self.args.rounds} rounds {spread:.1%}")
         return rows
+
+    @staticmethod
+    def _failed(row: Row, impl: str, error: Exception, what: str, failures: list[str]) -> None:
+        row.ok = f"n/a ({type(error).__name__})"
+        row.notes.append(str(error).splitlines()[0][:120] if str(error) else type(error).__name__)
+        if impl.startswith("ours"):
+            failures.append(f"{what}: {type(error).__name__}: {error}")
 
     # -- fused linear cross-entropy ----------------------------------------------------------
     def run_linear_ce(self, model, N, d, V, dtype, ce_mod, liger, failures) -> list[Row]:
@@ -444,6 +468,14 @@ class load_liger:  # noqa: N801 - a namespace of adapters, None when Liger is mi
 def _fmt(x, spec):
     width = int(spec.split(".")[0] or 0)
     return "-".rjust(width) if x is None else format(x, spec)
+
+
+def autotuner_choices(ln_mod, swiglu_mod, rope_mod) -> dict[str, dict[str, str]]:
+    """The configs the autotuner picked for our tuned kernels (empty on the CPU dry run)."""
+    kernels = {"layer_norm fwd": ln_mod._ln_fwd_tuned, "layer_norm bwd": ln_mod._ln_bwd_tuned,
+               "swiglu fwd": swiglu_mod._swiglu_fwd_kernel, "swiglu bwd": swiglu_mod._swiglu_bwd_kernel,
+               "rope_qkv fwd": rope_mod._rope_fwd_kernel}
+    return {name: k.chosen_configs() for name, k in kernels.items() if k.chosen_configs()}
 
 
 def print_table(rows: list[Row], copy_gbs: float) -> None:

@@ -88,12 +88,14 @@ def next_pow2(n: int) -> int:
 class kernel:  # noqa: N801 - used like a decorator, as `triton.jit` is
     """`@kernel` or `@kernel(configs=[triton.Config(...)], key=[...])`, launched as `fn[grid](...)`.
 
-    With configs, a GPU launch is autotuned over them; the interpreter runs the first one only,
-    so CPU checks stay fast. Configs must be valid on CUDA and ROCm (num_warps <= 16).
+    With configs, a GPU launch is autotuned over them; the interpreter runs one of them only,
+    `interpret_config` (the first unless a test picks another), so CPU checks stay fast. Configs
+    must be valid on CUDA and ROCm (num_warps <= 16).
     """
 
     def __init__(self, fn=None, *, configs=None, key=None):
         self.configs, self.key = configs, key or []
+        self.interpret_config = 0
         self._fn = None
         self._built = {}
         if fn is not None:
@@ -117,7 +119,13 @@ class kernel:  # noqa: N801 - used like a decorator, as `triton.jit` is
         interp = interpreting()
         built = self._build(interp)
         if interp and self.configs:
-            meta = dict(self.configs[0].kwargs)
+            meta = dict(self.configs[self.interpret_config].kwargs)
             launcher = built[grid(meta) if callable(grid) else grid]
             return lambda *args, **kwargs: launcher(*args, **meta, **kwargs)
         return built[grid]
+
+    def chosen_configs(self) -> dict[str, str]:
+        """What the autotuner picked on this GPU, by tuning key (empty before a launch or untuned)."""
+        built = self._built.get(False)
+        cache = getattr(built, "cache", {}) or {}
+        return {str(key): str(config) for key, config in cache.items()}

@@ -2,8 +2,8 @@
 residual add that precedes it: `s = x + residual; y = layer_norm(s)`.
 
 Statistics are fp32 whatever the input dtype; inputs and outputs keep their dtype (bf16 in
-training). One program normalises one row of `d_model` elements held in registers, so the
-forward reads x (and the residual) once and writes s and y once; the backward reads s and dy
+training). A program normalises whole rows of `d_model` elements held in registers (how many
+rows, and with how many warps, is autotuned per width), so the forward reads x (and the residual) once and writes s and y once; the backward reads s and dy
 (and the incoming gradient of s) once and writes one gradient shared by x and the residual.
 """
 
@@ -12,51 +12,74 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._compat import kernel, next_pow2, tl, torch_op, use_triton, warps_for
+from ._compat import kernel, next_pow2, tl, torch_op, triton, use_triton, warps_for
 
 MAX_FUSED = 65536  # widest row held in registers; wider rows use the reference
 
 
-@kernel
-def _ln_fwd_kernel(X, R, S, Y, MEAN, RSTD, stride_x, stride_r, stride_s, stride_y, N, eps,
-                   HAS_RES: tl.constexpr, BLOCK: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    cols = tl.arange(0, BLOCK)
-    mask = cols < N
-    x = tl.load(X + row * stride_x + cols, mask=mask, other=0.0)
+def _ln_fwd(X, R, S, Y, MEAN, RSTD, stride_x, stride_r, stride_s, stride_y, M, N, eps,
+            HAS_RES: tl.constexpr, BLOCK: tl.constexpr, ROWS: tl.constexpr):
+    # a program normalises ROWS whole rows, each held in registers
+    row_ids = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    rows = row_ids[:, None]
+    cols = tl.arange(0, BLOCK)[None, :]
+    mask = (rows < M) & (cols < N)
+    x = tl.load(X + rows * stride_x + cols, mask=mask, other=0.0)
     if HAS_RES:
-        r = tl.load(R + row * stride_r + cols, mask=mask, other=0.0)
+        r = tl.load(R + rows * stride_r + cols, mask=mask, other=0.0)
         # round the sum to the stream dtype first: the statistics are those of the stored s
         s = (x.to(tl.float32) + r.to(tl.float32)).to(S.dtype.element_ty)
-        tl.store(S + row * stride_s + cols, s, mask=mask)
+        tl.store(S + rows * stride_s + cols, s, mask=mask)
         x = s
     x = x.to(tl.float32)
-    mean = tl.sum(x, axis=0) / N
-    xc = tl.where(mask, x - mean, 0.0)
-    var = tl.sum(xc * xc, axis=0) / N
+    mean = tl.sum(x, axis=1) / N
+    xc = tl.where(mask, x - mean[:, None], 0.0)
+    var = tl.sum(xc * xc, axis=1) / N
     rstd = 1.0 / tl.sqrt(var + eps)
-    tl.store(Y + row * stride_y + cols, (xc * rstd).to(Y.dtype.element_ty), mask=mask)
-    tl.store(MEAN + row, mean)
-    tl.store(RSTD + row, rstd)
+    tl.store(Y + rows * stride_y + cols, (xc * rstd[:, None]).to(Y.dtype.element_ty), mask=mask)
+    tl.store(MEAN + row_ids, mean, mask=row_ids < M)
+    tl.store(RSTD + row_ids, rstd, mask=row_ids < M)
 
 
-@kernel
-def _ln_bwd_kernel(S, DY, DS, DX, MEAN, RSTD, stride_s, stride_dy, stride_ds, stride_dx, N,
-                   HAS_DS: tl.constexpr, BLOCK: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    cols = tl.arange(0, BLOCK)
-    mask = cols < N
-    s = tl.load(S + row * stride_s + cols, mask=mask, other=0.0).to(tl.float32)
-    dy = tl.load(DY + row * stride_dy + cols, mask=mask, other=0.0).to(tl.float32)
-    mean = tl.load(MEAN + row)
-    rstd = tl.load(RSTD + row)
+def _ln_bwd(S, DY, DS, DX, MEAN, RSTD, stride_s, stride_dy, stride_ds, stride_dx, M, N,
+            HAS_DS: tl.constexpr, BLOCK: tl.constexpr, ROWS: tl.constexpr):
+    row_ids = tl.program_id(0).to(tl.int64) * ROWS + tl.arange(0, ROWS)
+    rows = row_ids[:, None]
+    cols = tl.arange(0, BLOCK)[None, :]
+    mask = (rows < M) & (cols < N)
+    s = tl.load(S + rows * stride_s + cols, mask=mask, other=0.0).to(tl.float32)
+    dy = tl.load(DY + rows * stride_dy + cols, mask=mask, other=0.0).to(tl.float32)
+    mean = tl.load(MEAN + row_ids, mask=row_ids < M, other=0.0)[:, None]
+    rstd = tl.load(RSTD + row_ids, mask=row_ids < M, other=0.0)[:, None]
     xhat = tl.where(mask, (s - mean) * rstd, 0.0)
-    c1 = tl.sum(xhat * dy, axis=0) / N
-    c2 = tl.sum(dy, axis=0) / N
+    c1 = tl.sum(xhat * dy, axis=1)[:, None] / N
+    c2 = tl.sum(dy, axis=1)[:, None] / N
     dx = (dy - (xhat * c1 + c2)) * rstd
     if HAS_DS:  # gradient reaching s directly (the residual stream) joins here
-        dx += tl.load(DS + row * stride_ds + cols, mask=mask, other=0.0).to(tl.float32)
-    tl.store(DX + row * stride_dx + cols, dx.to(DX.dtype.element_ty), mask=mask)
+        dx += tl.load(DS + rows * stride_ds + cols, mask=mask, other=0.0).to(tl.float32)
+    tl.store(DX + rows * stride_dx + cols, dx.to(DX.dtype.element_ty), mask=mask)
+
+
+# Rows up to TUNED_WIDTH (OLMo-1B's 2,048 and 7B's 4,096) are autotuned over rows per program and
+# warps (at most 64 fp32 values per thread, at most 16 warps: valid on CUDA and ROCm); wider rows
+# take one row per program with warps by width.
+TUNED_WIDTH = 4096
+_ROW_CONFIGS = [
+    triton.Config({"ROWS": rows}, num_warps=warps) for rows, warps in
+    ((1, 4), (1, 8), (1, 16), (2, 4), (2, 8), (2, 16), (4, 8), (4, 16))
+] if triton is not None else None
+_ln_fwd_tuned = kernel(configs=_ROW_CONFIGS, key=["N", "HAS_RES"])(_ln_fwd)
+_ln_bwd_tuned = kernel(configs=_ROW_CONFIGS, key=["N", "HAS_DS"])(_ln_bwd)
+_ln_fwd_wide = kernel(_ln_fwd)
+_ln_bwd_wide = kernel(_ln_bwd)
+
+
+def _launch(tuned, wide, M, N, *args, **constexprs):
+    block = next_pow2(N)
+    if N <= TUNED_WIDTH:
+        tuned[lambda meta: (triton.cdiv(M, meta["ROWS"]),)](*args, M, N, **constexprs, BLOCK=block)
+    else:
+        wide[(M,)](*args, M, N, **constexprs, BLOCK=block, ROWS=1, num_warps=warps_for(block))
 
 
 def _rows(t: torch.Tensor) -> torch.Tensor:
@@ -71,10 +94,10 @@ def _forward(x2, r2, eps):
     y = torch.empty((M, N), dtype=dtype, device=x2.device)
     mean = torch.empty(M, dtype=torch.float32, device=x2.device)
     rstd = torch.empty(M, dtype=torch.float32, device=x2.device)
-    block = next_pow2(N)
-    _ln_fwd_kernel[(M,)](x2, x2 if r2 is None else r2, y if s is None else s, y, mean, rstd,
-                         x2.stride(0), 0 if r2 is None else r2.stride(0), 0 if s is None else s.stride(0),
-                         y.stride(0), N, eps, HAS_RES=r2 is not None, BLOCK=block, num_warps=warps_for(block))
+    _launch(_ln_fwd_tuned, _ln_fwd_wide, M, N,
+            x2, x2 if r2 is None else r2, y if s is None else s, y, mean, rstd,
+            x2.stride(0), 0 if r2 is None else r2.stride(0), 0 if s is None else s.stride(0), y.stride(0),
+            eps=eps, HAS_RES=r2 is not None)
     return s, y, mean, rstd
 
 
@@ -92,10 +115,9 @@ def _ln_bwd_launch(s2: torch.Tensor, dy: torch.Tensor, ds: torch.Tensor | None, 
                    rstd: torch.Tensor) -> torch.Tensor:
     M, N = s2.shape
     dx = torch.empty((M, N), dtype=s2.dtype, device=s2.device)
-    block = next_pow2(N)
-    _ln_bwd_kernel[(M,)](s2, dy, dy if ds is None else ds, dx, mean, rstd, s2.stride(0), dy.stride(0),
-                         0 if ds is None else ds.stride(0), dx.stride(0), N,
-                         HAS_DS=ds is not None, BLOCK=block, num_warps=warps_for(block))
+    _launch(_ln_bwd_tuned, _ln_bwd_wide, M, N,
+            s2, dy, dy if ds is None else ds, dx, mean, rstd, s2.stride(0), dy.stride(0),
+            0 if ds is None else ds.stride(0), dx.stride(0), HAS_DS=ds is not None)
     return dx
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._compat import kernel, next_pow2, tl, torch_op, use_triton
+from ._compat import kernel, next_pow2, tl, torch_op, triton, use_triton
 
 
 def rope_cache(seq_len: int, head_dim: int, theta: float = 10000.0, device=None):
@@ -26,40 +26,56 @@ def rope_cache(seq_len: int, head_dim: int, theta: float = 10000.0, device=None)
     return emb.cos(), emb.sin()
 
 
-@kernel
-def _rope_fwd_kernel(QKV, Q, K, V, COS, SIN, stride_b, stride_t, stride_cos, T, H, clip,
-                     HAS_CLIP: tl.constexpr, HALF: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_D: tl.constexpr):
-    pid = tl.program_id(0).to(tl.int64)  # one (b, t) token ...
-    b = pid // T
-    t = pid % T
-    heads = tl.program_id(1) * BLOCK_H + tl.arange(0, BLOCK_H)[:, None]  # ... and a block of heads
+# TOKENS tokens x BLOCK_H heads per program, autotuned with the warps (all valid on CUDA and ROCm)
+_FWD_CONFIGS = [
+    triton.Config({"TOKENS": tokens}, num_warps=warps) for tokens, warps in
+    ((1, 4), (1, 8), (2, 4), (2, 8), (4, 8))
+] if triton is not None else None
+
+
+@kernel(configs=_FWD_CONFIGS, key=["H", "HALF", "HAS_CLIP"])
+def _rope_fwd_kernel(QKV, Q, K, V, COS, SIN, stride_b, stride_t, stride_cos, BT, T, H, clip,
+                     HAS_CLIP: tl.constexpr, HALF: tl.constexpr, BLOCK_H: tl.constexpr, BLOCK_D: tl.constexpr,
+                     TOKENS: tl.constexpr):
+    # rows of the tile: TOKENS (b, t) tokens x BLOCK_H heads; columns: one half of a head
+    i = tl.arange(0, TOKENS * BLOCK_H)[:, None]
+    tok = tl.program_id(0).to(tl.int64) * TOKENS + i // BLOCK_H
+    heads = tl.program_id(1) * BLOCK_H + i % BLOCK_H
+    b = tok // T
+    t = tok % T
     d = tl.arange(0, BLOCK_D)[None, :]
-    mask = (heads < H) & (d < HALF)
+    in_tok = (tok < BT) & (d < HALF)
+    mask = in_tok & (heads < H)
     hd = 2 * HALF
-    cos1 = tl.load(COS + t * stride_cos + d, mask=d < HALF, other=0.0)
-    cos2 = tl.load(COS + t * stride_cos + HALF + d, mask=d < HALF, other=0.0)
-    sin1 = tl.load(SIN + t * stride_cos + d, mask=d < HALF, other=0.0)
-    sin2 = tl.load(SIN + t * stride_cos + HALF + d, mask=d < HALF, other=0.0)
     src = QKV + b * stride_b + t * stride_t + heads * hd + d
     dst = ((b * H + heads) * T + t) * hd + d  # [B, H, T, hd] contiguous
-    for which in tl.static_range(3 if HAS_CLIP else 2):  # q, k (and v when it is clamped)
-        x1 = tl.load(src + which * H * hd, mask=mask, other=0.0).to(tl.float32)
-        x2 = tl.load(src + which * H * hd + HALF, mask=mask, other=0.0).to(tl.float32)
-        if HAS_CLIP:  # exact in fp32; the cast back gives what a clamp in the input dtype gives
-            x1 = tl.minimum(tl.maximum(x1, -clip), clip)
-            x2 = tl.minimum(tl.maximum(x2, -clip), clip)
-        if which == 2:
-            tl.store(V + dst, x1.to(V.dtype.element_ty), mask=mask)
-            tl.store(V + dst + HALF, x2.to(V.dtype.element_ty), mask=mask)
-        else:
-            o1 = x1 * cos1 - x2 * sin1
-            o2 = x2 * cos2 + x1 * sin2
-            if which == 0:
-                tl.store(Q + dst, o1.to(Q.dtype.element_ty), mask=mask)
-                tl.store(Q + dst + HALF, o2.to(Q.dtype.element_ty), mask=mask)
-            else:
-                tl.store(K + dst, o1.to(K.dtype.element_ty), mask=mask)
-                tl.store(K + dst + HALF, o2.to(K.dtype.element_ty), mask=mask)
+    # every load is issued before any store: the compiler cannot move loads past stores to
+    # outputs that might alias the input, and a program with all its reads in flight at once
+    # keeps more bytes moving
+    q1 = tl.load(src, mask=mask, other=0.0).to(tl.float32)
+    q2 = tl.load(src + HALF, mask=mask, other=0.0).to(tl.float32)
+    k1 = tl.load(src + H * hd, mask=mask, other=0.0).to(tl.float32)
+    k2 = tl.load(src + H * hd + HALF, mask=mask, other=0.0).to(tl.float32)
+    if HAS_CLIP:
+        v1 = tl.load(src + 2 * H * hd, mask=mask, other=0.0)
+        v2 = tl.load(src + 2 * H * hd + HALF, mask=mask, other=0.0)
+    cos1 = tl.load(COS + t * stride_cos + d, mask=in_tok, other=0.0)
+    cos2 = tl.load(COS + t * stride_cos + HALF + d, mask=in_tok, other=0.0)
+    sin1 = tl.load(SIN + t * stride_cos + d, mask=in_tok, other=0.0)
+    sin2 = tl.load(SIN + t * stride_cos + HALF + d, mask=in_tok, other=0.0)
+    if HAS_CLIP:  # exact in fp32; the cast back gives what a clamp in the input dtype gives
+        q1 = tl.minimum(tl.maximum(q1, -clip), clip)
+        q2 = tl.minimum(tl.maximum(q2, -clip), clip)
+        k1 = tl.minimum(tl.maximum(k1, -clip), clip)
+        k2 = tl.minimum(tl.maximum(k2, -clip), clip)
+        v1 = tl.minimum(tl.maximum(v1.to(tl.float32), -clip), clip)
+        v2 = tl.minimum(tl.maximum(v2.to(tl.float32), -clip), clip)
+        tl.store(V + dst, v1.to(V.dtype.element_ty), mask=mask)
+        tl.store(V + dst + HALF, v2.to(V.dtype.element_ty), mask=mask)
+    tl.store(Q + dst, (q1 * cos1 - q2 * sin1).to(Q.dtype.element_ty), mask=mask)
+    tl.store(Q + dst + HALF, (q2 * cos2 + q1 * sin2).to(Q.dtype.element_ty), mask=mask)
+    tl.store(K + dst, (k1 * cos1 - k2 * sin1).to(K.dtype.element_ty), mask=mask)
+    tl.store(K + dst + HALF, (k2 * cos2 + k1 * sin2).to(K.dtype.element_ty), mask=mask)
 
 
 @kernel
@@ -120,12 +136,12 @@ def _rope_fwd_launch(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_
     q, k = (torch.empty((B, n_heads, T, head_dim), dtype=qkv.dtype, device=qkv.device) for _ in range(2))
     v_shape = (B, n_heads, T, head_dim) if clip_qkv is not None else (0,)
     v = torch.empty(v_shape, dtype=qkv.dtype, device=qkv.device)
-    block_h, block_d, warps = _blocks(n_heads, head_dim)
-    grid = (B * T, -(-n_heads // block_h))
+    block_h, block_d, _ = _blocks(n_heads, head_dim)
     clip = 0.0 if clip_qkv is None else float(clip_qkv)
-    _rope_fwd_kernel[grid](qkv, q, k, v, cos, sin, qkv.stride(0), qkv.stride(1), cos.stride(0), T, n_heads, clip,
-                           HAS_CLIP=clip_qkv is not None, HALF=head_dim // 2, BLOCK_H=block_h,
-                           BLOCK_D=block_d, num_warps=warps)
+    grid = lambda meta: (triton.cdiv(B * T, meta["TOKENS"]), triton.cdiv(n_heads, block_h))  # noqa: E731
+    _rope_fwd_kernel[grid](qkv, q, k, v, cos, sin, qkv.stride(0), qkv.stride(1), cos.stride(0), B * T, T, n_heads,
+                           clip, HAS_CLIP=clip_qkv is not None, HALF=head_dim // 2, BLOCK_H=block_h,
+                           BLOCK_D=block_d)
     return q, k, v
 
 

@@ -18,9 +18,13 @@ def test_warp_cap_on_cuda(monkeypatch):
 
 
 def test_autotune_configs_portable():
+    # every autotuned config must launch on ROCm too: at most 16 wavefronts of 64 (1024 threads)
+    from dolma_tools.kernels.layernorm import _ROW_CONFIGS
+    from dolma_tools.kernels.rope import _FWD_CONFIGS
     from dolma_tools.kernels.swiglu import _CONFIGS
 
-    assert _CONFIGS and all(c.num_warps <= 8 for c in _CONFIGS)
+    for configs in (_CONFIGS, _ROW_CONFIGS, _FWD_CONFIGS):
+        assert configs and all(c.num_warps <= 16 for c in configs)
 
 
 def test_next_pow2():

@@ -74,3 +74,25 @@ def test_v_is_a_view_of_qkv_unless_clamped():
     assert v_clipped.data_ptr() != qkv.data_ptr() + 2 * H * HD * qkv.element_size()
     assert float(v_clipped.abs().max()) == 1.0
     assert v_clipped.is_contiguous()
+
+
+@pytest.mark.parametrize("clip_qkv", [None, 0.8])
+@pytest.mark.parametrize("config", range(5))
+def test_rope_every_autotuned_config(config, clip_qkv, monkeypatch, assert_close):
+    # the autotuner may pick any tokens-per-program / warps config on a GPU: check each; 3 x 5
+    # tokens leave the last program's tile part-empty for 2 and 4 tokens per program
+    from dolma_tools.kernels import rope as mod
+
+    assert len(mod._FWD_CONFIGS) == 5
+    monkeypatch.setattr(mod._rope_fwd_kernel, "interpret_config", config)
+    B, T, H, hd = 3, 5, 2, 8
+    cos, sin = mod.rope_cache(T, hd)
+    qkv = (torch.randn((B, T, 3 * H * hd), dtype=torch.float64)).float().requires_grad_()
+    qkv64 = qkv.detach().double().requires_grad_()
+    got = mod.rope_qkv(qkv, H, hd, cos, sin, clip_qkv)
+    want = mod.rope_qkv_reference(qkv64, H, hd, cos, sin, clip_qkv)
+    for g, w, name in zip(got, want, "qkv"):
+        assert_close(g, w, torch.float32, name)
+    grads_out = [torch.randn_like(w) for w in want]
+    assert_close(torch.autograd.grad(got, qkv, [g.float() for g in grads_out])[0],
+                 torch.autograd.grad(want, qkv64, grads_out)[0], torch.float32, "dqkv")
