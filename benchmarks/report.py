@@ -354,6 +354,11 @@ def gpu_section(results_dir: Path) -> list[str]:
              f"- **Raw data:** `benchmarks/results/{run.name}/`"]
     if meta.get("gpu_tests"):
         lines.append(f"- **GPU tests** (`pytest tests/kernels -m gpu`, OLMo-1B/7B shapes vs float64): {meta['gpu_tests']}")
+    changed = _commits_touching(results_dir.parents[1], meta.get("commit"), "dolma_tools/kernels")
+    if changed:
+        lines.append(f"- **Stale for the kernels:** `dolma_tools/kernels/` changed in {len(changed)} commit(s) since "
+                     f"this run (latest: {changed[0]}). The figures below are those of commit "
+                     f"`{meta.get('commit')}`; the current kernels' figures are pending the next GPU run.")
     lines.append("")
     kernels = _read_json(run / "kernels.json")
     if kernels:
@@ -385,6 +390,27 @@ def gpu_section(results_dir: Path) -> list[str]:
     return lines
 
 
+def _commits_touching(repo: Path, since: str | None, path: str) -> list[str]:
+    """One-line summaries of the commits after `since` that touch `path`, newest first ([] if unknown)."""
+    if not since:
+        return []
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "log", "--format=%h %s", f"{since}..HEAD", "--", path], cwd=repo,
+                             capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    if out.returncode != 0:
+        return []
+    commits = []
+    for line in out.stdout.splitlines():
+        sha, _, subject = line.partition(" ")
+        subject = subject.split(";")[0].split(" (")[0]
+        commits.append(f"`{sha[:7]}` {subject if len(subject) <= 70 else subject[:69] + '…'}")
+    return commits
+
+
 def _gpu_kernel_table(data: dict) -> list[str]:
     groups: dict[tuple[str, str], dict[str, dict]] = {}
     for r in data.get("rows", []):
@@ -413,6 +439,11 @@ def _gpu_kernel_table(data: dict) -> list[str]:
     lines += ["", "Verdicts against the issue's bars (memory-bound kernels ≥ 75% of copy bandwidth and ≥ 1.0× "
               "torch.compile, forward and backward; fused linear-CE ≤ 25% of the unfused peak at ≥ 1.0× its speed):", ""]
     lines += [f"- {v}" for v in data.get("bars", [])] + [""]
+    tuned = data.get("autotuned") or {}
+    if tuned:
+        lines += ["Configs the autotuner chose on this GPU:", ""]
+        lines += [f"- {name}, key {key}: `{config}`" for name, choices in tuned.items() for key, config in choices.items()]
+        lines.append("")
     return lines
 
 
