@@ -3,10 +3,13 @@
 `fullgraph=True` makes torch.compile fail on any graph break, so these tests fail if a kernel
 launch ever becomes visible to the compiler again. The `aot_eager` backend traces forward and
 backward through AOTAutograd (fake tensors, the operators' shape functions) and runs the real
-kernels, here under the Triton interpreter.
+kernels, here under the Triton interpreter; Inductor, the trainer's backend, also generates the
+code between them.
 """
 
 from __future__ import annotations
+
+import shutil
 
 import pytest
 import torch
@@ -23,8 +26,13 @@ def _grads(module: torch.nn.Module, x: torch.Tensor, fn) -> tuple[torch.Tensor, 
     return out.detach(), [x.grad, *(p.grad for p in module.parameters())]
 
 
-@pytest.mark.parametrize("clip_qkv", [None, 0.5])
-def test_block_with_triton_kernels_compiles_to_one_graph(clip_qkv):
+@pytest.mark.parametrize("clip_qkv,backend", [
+    (None, "aot_eager"), (0.5, "aot_eager"),
+    # the trainer's own backend: Inductor generates the code around the operators (C++ on CPU)
+    pytest.param(None, "inductor", marks=pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None,
+                                                            reason="Inductor on CPU needs a C++ compiler")),
+])
+def test_block_with_triton_kernels_compiles_to_one_graph(clip_qkv, backend):
     torch._dynamo.reset()
     cfg = model_config("tiny", clip_qkv=clip_qkv)
     ops = get_ops("triton")
@@ -34,7 +42,7 @@ def test_block_with_triton_kernels_compiles_to_one_graph(clip_qkv):
     x = torch.randn(2, 16, cfg.d_model)
 
     eager_out, eager_grads = _grads(block, x, lambda t: block(t, cos, sin))
-    compiled = torch.compile(block, backend="aot_eager", fullgraph=True)  # raises on a graph break
+    compiled = torch.compile(block, backend=backend, fullgraph=True)  # raises on a graph break
     out, grads = _grads(block, x, lambda t: compiled(t, cos, sin))
 
     torch.testing.assert_close(out, eager_out, rtol=1e-5, atol=1e-5)
