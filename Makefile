@@ -30,5 +30,8 @@ bench: setup  ## benchmarks against Dolma 1.2.1; fills docs/benchmarks.md
 	$(BIN)/python -m pip install -q -e '.[bench]'
 	$(BIN)/python benchmarks/run.py
 
+lint: setup  ## ruff: pyflakes, pycodestyle errors and import order (config in pyproject.toml)
+	$(BIN)/python -m ruff check dolma_tools tests benchmarks demo
+
 clean:
 	rm -rf demo/output benchmarks/work .pytest_cache

@@ -175,6 +175,7 @@ def exact_check(docs, rng: random.Random, ngram: int, n: int = 100, num_perm: in
     check that on a sample of documents."""
     try:
         from datasketch import MinHash
+
         from dolma_tools.dedupe.minhash import shingle_hash, shingles_of, signatures
     except ImportError:
         return None

@@ -29,7 +29,7 @@ from benchmarks import report  # noqa: E402
 from benchmarks.corpus import ScaleParams, build_corpus  # noqa: E402
 from benchmarks.dolma_env import dolma_version, ensure_dolma  # noqa: E402
 from benchmarks.measure import run_measured  # noqa: E402
-from benchmarks.stages import DOLMA, OURS, Context, Stage, get_stages  # noqa: E402
+from benchmarks.stages import OURS, Context, Stage, get_stages  # noqa: E402
 
 DEFAULT_CORPUS = "../shared/corpora/dev"
 

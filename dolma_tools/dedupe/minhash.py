@@ -17,6 +17,7 @@ datasketch's own optimal-parameter search; band buckets are hashed rows of the s
 from __future__ import annotations
 
 import re
+
 import numpy as np
 
 _U64 = np.uint64

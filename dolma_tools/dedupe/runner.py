@@ -37,9 +37,9 @@ from dolma_tools.errors import ConfigError, UserError
 from dolma_tools.io.documents import BadLine, JsonlWriter, iter_documents
 from dolma_tools.io.files import exists, is_remote, remove_stale_temporaries
 from dolma_tools.io.paths import attribute_path, expand_globs
-from dolma_tools.runtime.locks import check_writable, destination_lock
 from dolma_tools.runtime import FileResult, RunSummary
 from dolma_tools.runtime.executor import finish
+from dolma_tools.runtime.locks import check_writable, destination_lock
 
 log = logging.getLogger("dolma_tools")
 _JSON_OPTIONS = orjson.OPT_APPEND_NEWLINE | orjson.OPT_SERIALIZE_NUMPY

@@ -25,8 +25,15 @@ import orjson
 from dolma_tools.dedupe.bloom import BloomFilter
 from dolma_tools.dedupe.config import DedupeConfig
 from dolma_tools.dedupe.exact import SpanPlan
-from dolma_tools.dedupe.shared import (CHECKED, DEFERRED, SharedRun, SharedSpec, close_shared, open_shared,
-                                       remove_stale_runs)
+from dolma_tools.dedupe.shared import (
+    CHECKED,
+    DEFERRED,
+    SharedRun,
+    SharedSpec,
+    close_shared,
+    open_shared,
+    remove_stale_runs,
+)
 from dolma_tools.io.documents import BadLine, JsonlWriter, iter_documents
 from dolma_tools.io.files import exists
 from dolma_tools.runtime import FileResult

@@ -81,6 +81,13 @@ def warps_for(block: int) -> int:
     return min(warps, max_warps())
 
 
+def rows_2d(t: torch.Tensor) -> torch.Tensor:
+    """t as [rows, last dim] with unit stride along the last dim (a view when it already has one):
+    the layout every row kernel indexes with one row stride."""
+    t = t.reshape(-1, t.shape[-1])
+    return t if t.stride(-1) == 1 else t.contiguous()
+
+
 def next_pow2(n: int) -> int:
     return 1 << max(0, int(n) - 1).bit_length()
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._compat import kernel, next_pow2, tl, torch_op, triton, use_triton, warps_for
+from ._compat import kernel, next_pow2, rows_2d, tl, torch_op, triton, use_triton, warps_for
 
 MAX_FUSED = 65536  # widest row held in registers; wider rows use the reference
 
@@ -82,11 +82,6 @@ def _launch(tuned, wide, M, N, *args, **constexprs):
         wide[(M,)](*args, M, N, **constexprs, BLOCK=block, ROWS=1, num_warps=warps_for(block))
 
 
-def _rows(t: torch.Tensor) -> torch.Tensor:
-    t = t.reshape(-1, t.shape[-1])
-    return t if t.stride(-1) == 1 else t.contiguous()
-
-
 def _forward(x2, r2, eps):
     M, N = x2.shape
     dtype = x2.dtype if r2 is None else torch.promote_types(x2.dtype, r2.dtype)
@@ -134,13 +129,13 @@ _ln_bwd = torch_op("layer_norm_bwd", _ln_bwd_launch, lambda s2, dy, ds, mean, rs
 
 
 def _backward(s2, dy, ds, mean, rstd):
-    return _ln_bwd(s2, _rows(dy), None if ds is None else _rows(ds), mean, rstd)
+    return _ln_bwd(s2, rows_2d(dy), None if ds is None else rows_2d(ds), mean, rstd)
 
 
 class LayerNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, eps):
-        x2 = _rows(x)
+        x2 = rows_2d(x)
         y, mean, rstd = _ln_fwd(x2, eps)
         ctx.save_for_backward(x2, mean, rstd)
         return y.view(x.shape)
@@ -154,7 +149,7 @@ class LayerNormFunction(torch.autograd.Function):
 class AddLayerNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, residual, eps):
-        s, y, mean, rstd = _add_ln_fwd(_rows(x), _rows(residual), eps)
+        s, y, mean, rstd = _add_ln_fwd(rows_2d(x), rows_2d(residual), eps)
         ctx.save_for_backward(s, mean, rstd)
         ctx.dtypes = (x.dtype, residual.dtype)
         return s.view(x.shape), y.view(x.shape)
@@ -163,7 +158,7 @@ class AddLayerNormFunction(torch.autograd.Function):
     def backward(ctx, ds, dy):
         s, mean, rstd = ctx.saved_tensors
         if dy is None:
-            dx = _rows(ds).to(s.dtype)
+            dx = rows_2d(ds).to(s.dtype)
         else:
             dx = _backward(s, dy, ds, mean, rstd)
         dx = dx.view(ds.shape if ds is not None else dy.shape)

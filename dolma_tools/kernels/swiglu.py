@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._compat import kernel, tl, torch_op, triton, use_triton
+from ._compat import kernel, rows_2d, tl, torch_op, triton, use_triton
 
 # Elementwise, memory-bound: tune the tile per GPU; every config is valid on CUDA and ROCm.
 # Two ways to cut the [M, H] output into programs, both autotuned: ROW_TILES (a program is one
@@ -76,11 +76,6 @@ def _swiglu_bwd_kernel(FF, DY, DFF, stride_ff, stride_dy, stride_dff, M, H, WIDE
     tl.store(DFF + row * stride_dff + H + col, d_gate.to(DFF.dtype.element_ty), mask=mask)
 
 
-def _rows(t: torch.Tensor) -> torch.Tensor:
-    t = t.reshape(-1, t.shape[-1])
-    return t if t.stride(-1) == 1 else t.contiguous()
-
-
 def _grid(M, H):
     def programs(meta):
         if meta["LAYOUT"] == _FLAT:
@@ -117,7 +112,7 @@ _swiglu_bwd = torch_op("swiglu_bwd", _swiglu_bwd_launch, lambda ff2, dy2: ff2.ne
 class SwiGLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, ff):
-        ff2 = _rows(ff)
+        ff2 = rows_2d(ff)
         y = _swiglu_fwd(ff2)
         ctx.save_for_backward(ff2)
         ctx.shape = ff.shape
@@ -126,7 +121,7 @@ class SwiGLUFunction(torch.autograd.Function):
     @staticmethod
     def backward(ctx, dy):
         (ff2,) = ctx.saved_tensors
-        return _swiglu_bwd(ff2, _rows(dy)).view(ctx.shape)
+        return _swiglu_bwd(ff2, rows_2d(dy)).view(ctx.shape)
 
 
 def swiglu(ff: torch.Tensor) -> torch.Tensor:

@@ -425,7 +425,9 @@ def compile_path_parts(head: str, steps: list, simple: bool) -> _PathSelector:
         def run_simple(node: Any, root: Any) -> Values:
             value = get(node)
             return [] if value is _MISSING else [value]
-        single = (lambda n, r: get(r if head == "$" else n))
+        def single(node: Any, root: Any) -> Any:
+            return get(root if head == "$" else node)
+
         return _PathSelector(head, run_simple, single)
 
     funcs: list[Callable[[Any, Any], Values]] = []

@@ -26,13 +26,28 @@ from dolma_tools.errors import UserError
 from dolma_tools.io.files import AtomicWriter, exists
 from dolma_tools.io.paths import expand_globs
 from dolma_tools.mixers.config import MixConfig, StreamConfig, validate
-from dolma_tools.mixers.sampling import (HASH_BUCKETS, Rate, bucket_of, estimated_tokens, plan_target_mix,
-                                         stream_rate, unit_hash)
+from dolma_tools.mixers.sampling import (
+    HASH_BUCKETS,
+    Rate,
+    bucket_of,
+    estimated_tokens,
+    plan_target_mix,
+    stream_rate,
+    unit_hash,
+)
 from dolma_tools.mixers.streams import CompiledStream, attribute_files, kept_documents
-from dolma_tools.mixers.writer import (SORT_OPTIONS, PartWriter, finalize, join, read_manifest, remove_staging,
-                                       staging_dir, write_manifest)
-from dolma_tools.runtime.locks import check_writable, destination_lock
+from dolma_tools.mixers.writer import (
+    SORT_OPTIONS,
+    PartWriter,
+    finalize,
+    join,
+    read_manifest,
+    remove_staging,
+    staging_dir,
+    write_manifest,
+)
 from dolma_tools.runtime import FileResult, map_in_parallel, run_files
+from dolma_tools.runtime.locks import check_writable, destination_lock
 
 log = logging.getLogger("dolma_tools.mix")
 

@@ -23,7 +23,7 @@ from dolma_tools.io.documents import BadLine, iter_documents
 from dolma_tools.io.paths import attribute_path
 from dolma_tools.stats.attributes import AttributeHistograms
 from dolma_tools.stats.config import StatsConfig
-from dolma_tools.stats.sketches import (BoundedCounter, LogHistogram, NGramSketch, combine, hash_strings)
+from dolma_tools.stats.sketches import BoundedCounter, LogHistogram, NGramSketch, combine, hash_strings
 
 PII_TYPES = ("EMAIL_ADDRESS", "PHONE_NUMBER", "IP_ADDRESS")
 HISTOGRAMS = ("characters", "bytes", "words", "tokens")

@@ -29,8 +29,15 @@ import re
 
 import numpy as np
 
-from dolma_tools.taggers.pii import (_CONTEXT_WINDOW, _DOLMA_EMAIL, _IDENTIFIER_CONTEXT, _PHONE_DIGITS,
-                                     _PHONE_NUMBER, _TIGHT_IP, _email_ok)
+from dolma_tools.taggers.pii import (
+    _CONTEXT_WINDOW,
+    _DOLMA_EMAIL,
+    _IDENTIFIER_CONTEXT,
+    _PHONE_DIGITS,
+    _PHONE_NUMBER,
+    _TIGHT_IP,
+    _email_ok,
+)
 
 # the tagger's phone pattern without its leading `(?P<lead>\s*)`
 _PHONE_NUM = re.compile(rf"(?<![\w+\-.])(?:{_PHONE_NUMBER})(?![\d])")

@@ -27,10 +27,17 @@ from dolma_tools.io.documents import iter_json_records, iter_raw_lines, parse_li
 from dolma_tools.io.files import AtomicWriter, exists, is_remote, local_path
 from dolma_tools.io.paths import attribute_path, expand_globs
 from dolma_tools.runtime import FileResult, map_in_parallel, run_files
-from dolma_tools.stats.attributes import (AttributeHistograms, console_tables, histograms_of_file,
-                                          summaries)
-from dolma_tools.stats.collectors import (ContaminationIndex, build_eval_set, collect_file, language_model,
-                                          load_tokenizer, pii_finder, toxicity_model, url_of)
+from dolma_tools.stats.attributes import AttributeHistograms, console_tables, histograms_of_file, summaries
+from dolma_tools.stats.collectors import (
+    ContaminationIndex,
+    build_eval_set,
+    collect_file,
+    language_model,
+    load_tokenizer,
+    pii_finder,
+    toxicity_model,
+    url_of,
+)
 from dolma_tools.stats.config import StatsConfig
 from dolma_tools.stats.merge import load_partial, merge_all, merge_partial_files, save_partial
 from dolma_tools.stats.report import build_report, render_html

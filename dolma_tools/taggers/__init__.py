@@ -4,8 +4,19 @@ Each module in BUILTIN_MODULES registers its taggers on import; they are importe
 first time the catalogue is needed.
 """
 
-from dolma_tools.taggers.base import (Document, Span, TaggerSpec, TagResult, Tagger, catalogue, get_tagger,
-                                      import_tagger_modules, parse_tagger_spec, register, tagger_class)
+from dolma_tools.taggers.base import (
+                                      Document,
+                                      Span,
+                                      Tagger,
+                                      TaggerSpec,
+                                      TagResult,
+                                      catalogue,
+                                      get_tagger,
+                                      import_tagger_modules,
+                                      parse_tagger_spec,
+                                      register,
+                                      tagger_class,
+)
 
 BUILTIN_MODULES: tuple[str, ...] = (
     "dolma_tools.taggers.length",

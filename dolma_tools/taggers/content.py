@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from dolma_tools.errors import UserError
-from dolma_tools.taggers.base import Document, TagResult, Tagger, register
+from dolma_tools.taggers.base import Document, Tagger, TagResult, register
 from dolma_tools.taggers.language import check_model_option, load_fasttext
 from dolma_tools.text import paragraphs, sentences
 
@@ -27,8 +27,9 @@ def profanity_model():
     global _PROFANITY
     if _PROFANITY is None:
         try:
-            import joblib
             from importlib import resources
+
+            import joblib
 
             base = resources.files("profanity_check") / "data"
             _PROFANITY = (joblib.load(base / "vectorizer.joblib"), joblib.load(base / "model.joblib"))

@@ -13,7 +13,7 @@ import os
 from typing import Any, Sequence
 
 from dolma_tools.errors import UserError
-from dolma_tools.taggers.base import Document, TagResult, Tagger, paused_gc, register
+from dolma_tools.taggers.base import Document, Tagger, TagResult, paused_gc, register
 from dolma_tools.text import paragraphs
 
 LABEL_PREFIX = "__label__"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import regex
 
-from dolma_tools.taggers.base import Document, TagResult, Tagger, register
+from dolma_tools.taggers.base import Document, Tagger, TagResult, register
 from dolma_tools.text import paragraphs
 
 # Dolma's "whitespace tokenizer" splits on runs of word characters or of punctuation, so its

@@ -16,7 +16,7 @@ from importlib import resources
 import numpy as np
 import regex
 
-from dolma_tools.taggers.base import Document, TagResult, Tagger, register
+from dolma_tools.taggers.base import Document, Tagger, TagResult, register
 
 # ---------------------------------------------------------------- C4
 

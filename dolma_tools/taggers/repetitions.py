@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from dolma_tools.taggers.base import Document, TagResult, Tagger, register
+from dolma_tools.taggers.base import Document, Tagger, TagResult, register
 from dolma_tools.text import paragraphs
 
 _REPEATED = re.compile(r"(.+?)(\s?\1){3,}")

@@ -13,8 +13,15 @@ from dolma_tools.io.documents import BadLine, JsonlWriter, iter_documents
 from dolma_tools.io.files import exists
 from dolma_tools.io.paths import attribute_path, common_prefix, destination_path, expand_globs
 from dolma_tools.runtime import FileResult, RunSummary, run_files
-from dolma_tools.taggers.base import (Document, TaggerSpec, get_tagger, import_tagger_modules, parse_tagger_spec,
-                                      paused_gc, tagger_class)
+from dolma_tools.taggers.base import (
+    Document,
+    TaggerSpec,
+    get_tagger,
+    import_tagger_modules,
+    parse_tagger_spec,
+    paused_gc,
+    tagger_class,
+)
 
 SCORE_DECIMALS = 5
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xxhash
 
-from dolma_tools.taggers.base import Document, TagResult, Tagger, register
+from dolma_tools.taggers.base import Document, Tagger, TagResult, register
 
 RANDOM_SEED = 0
 _SCALE = float(1 << 53)

@@ -30,9 +30,18 @@ from dolma_tools.tokenize.config import DEFAULT_REFRESH, TokensConfig
 from dolma_tools.tokenize.encode import EncodingSettings, encoder_for
 from dolma_tools.tokenize.plan import TokenizePlan, fingerprint, plan_groups, ring_records, rng_for
 from dolma_tools.tokenize.shards import MANIFEST_NAME, build_manifest
-from dolma_tools.tokenize.tokenizers import (check_eos, check_token_id, choose_dtype, known_special_ids,
-                                             padded_vocab_size, resolve_tokenizer, special_tokens,
-                                             tokenizer_from_resolved, tokenizer_json, vocab_size)
+from dolma_tools.tokenize.tokenizers import (
+    check_eos,
+    check_token_id,
+    choose_dtype,
+    known_special_ids,
+    padded_vocab_size,
+    resolve_tokenizer,
+    special_tokens,
+    tokenizer_from_resolved,
+    tokenizer_json,
+    vocab_size,
+)
 from dolma_tools.tokenize.writer import DocMeta, GroupShardWriter, ShardInfo
 
 log = logging.getLogger("dolma_tools.tokenize")

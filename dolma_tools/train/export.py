@@ -76,8 +76,8 @@ def save_tokenizer(tokens: dict, out: Path, max_len: int) -> bool:
     path = _tokenizer_file(tokens)
     if path is None:
         return False
-    from transformers import PreTrainedTokenizerFast
     from tokenizers import Tokenizer
+    from transformers import PreTrainedTokenizerFast
 
     raw = Tokenizer.from_file(str(path))
     def token(i):

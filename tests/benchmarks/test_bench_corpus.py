@@ -52,7 +52,7 @@ def test_scaler_is_deterministic_and_sized(tmp_path):
     assert a.documents == b.documents and a.text_bytes == b.text_bytes
     assert 0.3 * MB <= a.text_bytes < 0.3 * MB + 2000
     assert len(a.files) > 2  # rolled into several files per source
-    c = build_corpus(src, tmp_path / "c", ScaleParams(size_mb=0.3, seed=6, file_mb=0.05))
+    build_corpus(src, tmp_path / "c", ScaleParams(size_mb=0.3, seed=6, file_mb=0.05))
     assert read_all(tmp_path / "c") != read_all(tmp_path / "a")
 
 

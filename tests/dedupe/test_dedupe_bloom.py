@@ -6,8 +6,15 @@ import numpy as np
 import pytest
 import xxhash
 
-from dolma_tools.dedupe.bloom import (MAX_K, BloomFilter, SegmentHost, choose_size, hash_keys, optimal_size,
-                                      split_by_segment)
+from dolma_tools.dedupe.bloom import (
+    MAX_K,
+    BloomFilter,
+    SegmentHost,
+    choose_size,
+    hash_keys,
+    optimal_size,
+    split_by_segment,
+)
 from dolma_tools.errors import UserError
 
 

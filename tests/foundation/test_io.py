@@ -9,8 +9,16 @@ import pytest
 import zstandard
 
 from dolma_tools.errors import UserError
-from dolma_tools.io import (AtomicWriter, BadLine, JsonlWriter, attribute_path, expand_globs, iter_documents,
-                            iter_json_records, write_parquet)
+from dolma_tools.io import (
+    AtomicWriter,
+    BadLine,
+    JsonlWriter,
+    attribute_path,
+    expand_globs,
+    iter_documents,
+    iter_json_records,
+    write_parquet,
+)
 from dolma_tools.io.files import remove_stale_temporaries
 
 DOCS = [

@@ -11,7 +11,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from tests.foundation.helpers import VENV_BIN, dolma, read_jsonl_gz, tree_bytes, write_jsonl_gz
 
 SLOW_TAGGER = (

@@ -86,8 +86,9 @@ def test_user_errors_are_one_line_and_exit_2(demo_copy: Path, argv, message):
 
 
 def test_unimplemented_subcommands_say_so(tmp_path: Path):
-    from dolma_tools.cli import SUBCOMMANDS
     import importlib
+
+    from dolma_tools.cli import SUBCOMMANDS
 
     for name, (module, _) in SUBCOMMANDS.items():
         command = importlib.import_module(module).command

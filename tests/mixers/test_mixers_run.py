@@ -201,7 +201,7 @@ def test_plain_copy_zst_and_parquet_outputs(tmp_path, small):
     zst = shards(out, "z")
     assert [p.name for p in zst] == ["z-0000.jsonl.zst"]
     import zstandard
-    docs = [orjson.loads(l) for l in zstandard.decompress(zst[0].read_bytes(), max_output_size=1 << 20).splitlines()]
+    docs = [orjson.loads(line) for line in zstandard.decompress(zst[0].read_bytes(), max_output_size=1 << 20).splitlines()]
     assert sorted(d["id"] for d in docs) == ["1", "2", "3"] and all("source" not in d for d in docs)
     rows = sorted(read_jsonl(shards(out, "p")), key=lambda r: r["id"])
     assert [r["id"] for r in rows] == ["1", "2", "3"]

@@ -6,8 +6,15 @@ from collections import Counter
 
 import numpy as np
 
-from dolma_tools.stats.sketches import (BoundedCounter, CountMinSketch, HyperLogLog, LogHistogram, NGramSketch,
-                                        combine, hash_strings)
+from dolma_tools.stats.sketches import (
+    BoundedCounter,
+    CountMinSketch,
+    HyperLogLog,
+    LogHistogram,
+    NGramSketch,
+    combine,
+    hash_strings,
+)
 
 
 def _keys(n: int, seed: int = 0) -> np.ndarray:

