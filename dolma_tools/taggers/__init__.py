@@ -5,17 +5,17 @@ first time the catalogue is needed.
 """
 
 from dolma_tools.taggers.base import (
-                                      Document,
-                                      Span,
-                                      Tagger,
-                                      TaggerSpec,
-                                      TagResult,
-                                      catalogue,
-                                      get_tagger,
-                                      import_tagger_modules,
-                                      parse_tagger_spec,
-                                      register,
-                                      tagger_class,
+    Document,
+    Span,
+    Tagger,
+    TaggerSpec,
+    TagResult,
+    catalogue,
+    get_tagger,
+    import_tagger_modules,
+    parse_tagger_spec,
+    register,
+    tagger_class,
 )
 
 BUILTIN_MODULES: tuple[str, ...] = (
