@@ -75,10 +75,22 @@ def max_warps() -> int:
     return 16 if is_hip() else 32
 
 
+def lanes_per_warp() -> int:
+    return 64 if is_hip() else 32
+
+
+def per_lane_warps(cuda_warps: int) -> int:
+    """The num_warps that gives each lane as many elements as `cuda_warps` warps of 32 do.
+
+    A ROCm wavefront has 64 lanes: the same warp count spreads a tile over twice the lanes, so
+    each lane loads half as much, and a 16-byte (128-bit) access becomes an 8-byte one (seen in
+    the gfx90a builds of `kernels.aot`). Halving the warps there keeps the access width."""
+    return max(1, min(cuda_warps * 32 // lanes_per_warp(), max_warps()))
+
+
 def warps_for(block: int) -> int:
-    """num_warps for a row kernel over `block` elements (about 8-16 elements per thread)."""
-    warps = 4 if block < 2048 else 8 if block < 8192 else 16 if block < 32768 else 32
-    return min(warps, max_warps())
+    """num_warps for a row kernel over `block` elements (about 8-16 elements per lane)."""
+    return per_lane_warps(4 if block < 2048 else 8 if block < 8192 else 16 if block < 32768 else 32)
 
 
 def rows_2d(t: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ._compat import is_hip, kernel, max_warps, next_pow2, tl, use_triton
+from ._compat import is_hip, kernel, next_pow2, per_lane_warps, tl, use_triton
 
 CHUNK_BYTES = 512 * 1024 * 1024  # target size of one chunk of logits (fewer chunks: less grad_weight traffic)
 
@@ -70,7 +70,7 @@ def _ce_kernel(LOGITS, stride_l, TARGETS, LOSS, ZLOSS, SCALE, V, ignore_index, z
 def _ce_rows(logits, targets, loss, zloss, scale, ignore_index, z_mult, compute_grad):
     C, V = logits.shape
     block = min(next_pow2(V), 32768 if not is_hip() else 16384)
-    warps = min(16 if block >= 8192 else 8, max_warps())
+    warps = per_lane_warps(16 if block >= 8192 else 8)
     _ce_kernel[(C,)](logits, logits.stride(0), targets, loss, zloss, scale, V, ignore_index, z_mult,
                      COMPUTE_GRAD=compute_grad, BLOCK=block, num_warps=warps)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from ._compat import kernel, next_pow2, tl, torch_op, triton, use_triton
+from ._compat import kernel, next_pow2, per_lane_warps, tl, torch_op, triton, use_triton
 
 
 def rope_cache(seq_len: int, head_dim: int, theta: float = 10000.0, device=None):
@@ -120,7 +120,7 @@ def _rope_bwd_kernel(DQ, DK, DV, QKV, DQKV, COS, SIN, sq_b, sq_h, sq_t, sk_b, sk
 def _blocks(n_heads: int, head_dim: int):
     block_d = next_pow2(head_dim // 2)
     block_h = max(1, min(next_pow2(n_heads), 2048 // (2 * block_d)))  # ~2k elements of q per program
-    warps = 4 if block_h * block_d * 2 <= 2048 else 8
+    warps = per_lane_warps(4 if block_h * block_d * 2 <= 2048 else 8)
     return block_h, block_d, warps
 
 

@@ -49,11 +49,12 @@ def test_no_config_spills_registers(builds):
 
 def test_each_kernel_has_a_full_width_config(builds):
     # a memory-bound kernel reaches the copy roofline only with 128-bit loads and stores; each
-    # kernel must offer the autotuner at least one such config at every shape and target
+    # kernel must offer at least one such config at every shape and target (on ROCm that took
+    # halving the warps of the untuned kernels: a wavefront is 64 lanes, `per_lane_warps`)
     best: dict[tuple, tuple[int, int]] = {}
     for b in builds:
         key = (b["kernel"], b["shape"], b["target"])
         ld, st = best.get(key, (0, 0))
         best[key] = (max(ld, b["load_bits"] or 0), max(st, b["store_bits"] or 0))
-    narrow = {k: v for k, v in best.items() if v[0] < 128 or (v[1] < 128 and k[2] == "sm_90")}
+    narrow = {k: v for k, v in best.items() if v[0] < 128 or v[1] < 128}
     assert not narrow, narrow
