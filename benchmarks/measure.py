@@ -12,6 +12,7 @@ import os
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,18 +45,63 @@ class Measurement:
         return f"exit {self.returncode}: {line[:limit]}"
 
 
-def _tree_rss(proc: psutil.Process) -> int:
-    total = 0
+def tree_rss(root: psutil.Process) -> list[tuple[psutil.Process, int]]:
+    """(process, RSS bytes) for `root` and every descendant alive now."""
     try:
-        procs = [proc] + proc.children(recursive=True)
+        family = [root, *root.children(recursive=True)]
     except psutil.Error:
-        return 0
-    for p in procs:
+        return []
+    sizes = []
+    for p in family:
         try:
-            total += p.memory_info().rss
+            sizes.append((p, p.memory_info().rss))
         except psutil.Error:
             pass
-    return total
+    return sizes
+
+
+@dataclass
+class SampledRun:
+    returncode: int
+    seconds: float
+    timed_out: bool
+
+
+def run_sampled(cmd: list[str], out, on_sample: Callable[[list[tuple[psutil.Process, int]]], None],
+                cwd: str | Path | None = None, env: dict | None = None, timeout: float | None = None,
+                interval: float = 0.05) -> SampledRun:
+    """Run `cmd` in a new session with stdout and stderr to the binary file `out`, calling
+    `on_sample(tree_rss(...))` from a thread every `interval` seconds while it runs. On a timeout
+    the process tree is killed; either way, whatever is left in its session (Ray's daemons
+    outlive the driver for a moment) is killed at the end."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    stop = threading.Event()
+
+    def sample() -> None:
+        try:
+            root = psutil.Process(proc.pid)
+        except psutil.NoSuchProcess:
+            return
+        while not stop.is_set():
+            on_sample(tree_rss(root))
+            stop.wait(interval)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    timed_out = False
+    try:
+        returncode = proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        _kill_session(proc.pid)
+        proc.wait()
+        returncode = 124
+    seconds = time.perf_counter() - start
+    stop.set()
+    sampler.join()
+    _kill_session(proc.pid)
+    return SampledRun(returncode, seconds, timed_out)
 
 
 def run_measured(cmd: list[str], log: str | Path, cwd: str | Path | None = None,
@@ -64,48 +110,18 @@ def run_measured(cmd: list[str], log: str | Path, cwd: str | Path | None = None,
     log = Path(log)
     log.parent.mkdir(parents=True, exist_ok=True)
     peak = 0
-    stop = threading.Event()
+
+    def track(sizes: list[tuple[psutil.Process, int]]) -> None:
+        nonlocal peak
+        peak = max(peak, sum(rss for _, rss in sizes))
+
     with open(log, "wb") as out:
         out.write(("$ " + " ".join(cmd) + "\n").encode())
         out.flush()
-        start = time.perf_counter()
-        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
-        ps = psutil.Process(proc.pid)
-
-        def sample() -> None:
-            nonlocal peak
-            while not stop.is_set():
-                peak = max(peak, _tree_rss(ps))
-                stop.wait(interval)
-
-        sampler = threading.Thread(target=sample, daemon=True)
-        sampler.start()
-        try:
-            returncode = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_tree(ps)
-            proc.wait()
-            returncode = 124
+        run = run_sampled(cmd, out, track, cwd=cwd, env=env, timeout=timeout, interval=interval)
+        if run.timed_out:
             out.write(b"\nbenchmark harness: timeout\n")
-        seconds = time.perf_counter() - start
-        stop.set()
-        sampler.join()
-        # Leftover daemons (e.g. a Ray cluster) belong to this run's session: end them too.
-        _kill_session(proc.pid)
-    return Measurement(seconds=seconds, peak_rss=peak, returncode=returncode, log=str(log))
-
-
-def _kill_tree(ps: psutil.Process) -> None:
-    try:
-        children = ps.children(recursive=True)
-    except psutil.Error:
-        children = []
-    for p in [ps] + children:
-        try:
-            p.kill()
-        except psutil.Error:
-            pass
+    return Measurement(seconds=run.seconds, peak_rss=peak, returncode=run.returncode, log=str(log))
 
 
 def _kill_session(sid: int) -> None:

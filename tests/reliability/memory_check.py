@@ -27,10 +27,8 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -38,6 +36,9 @@ from pathlib import Path
 import psutil
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+from benchmarks.measure import run_sampled  # noqa: E402 - the repository root is not always on sys.path
+
 DOCS_MD = ROOT / "docs" / "reliability.md"
 DOLMA = str(Path(sys.executable).parent / "dolma")
 GIB = 1024 ** 3
@@ -147,65 +148,38 @@ def run_measured(argv: list[str], cwd: Path, interval: float = 0.1, timeout: flo
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
     log_path = cwd / f"{argv[0]}.log"
-    start = time.perf_counter()
-    with open(log_path, "wb") as log:
-        proc = subprocess.Popen([DOLMA, *argv], cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env,
-                                start_new_session=True)
     peaks: dict[int, ProcessPeak] = {}
     tree_peak = 0
-    stop = threading.Event()
     killed_for_memory = []
+    root_pid: list[int] = []  # the driver: the root of the first sample
 
-    def sample() -> None:
+    def track(sizes: list[tuple[psutil.Process, int]]) -> None:
         nonlocal tree_peak
-        try:
-            root = psutil.Process(proc.pid)
-        except psutil.NoSuchProcess:
+        if not sizes:
             return
-        while not stop.is_set():
-            try:
-                family = [root, *root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                break
-            total = 0
-            for p in family:
+        if not root_pid:
+            root_pid.append(sizes[0][0].pid)
+        for p, rss in sizes:
+            entry = peaks.get(p.pid)
+            if entry is None:
+                kind, name = _classify(p, root_pid[0])
+                entry = peaks[p.pid] = ProcessPeak(p.pid, kind, name)
+            if entry.kind == "ray":  # a worker's name becomes ray::... once it runs a task
+                kind, name = _classify(p, root_pid[0])
+                if kind == "worker":
+                    entry.kind, entry.name = kind, name
+            entry.peak_rss = max(entry.peak_rss, rss)
+            if rss > kill_above and not killed_for_memory:  # protect the (shared) machine
+                killed_for_memory.append(p.pid)
                 try:
-                    rss = p.memory_info().rss
-                except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
-                    continue
-                total += rss
-                entry = peaks.get(p.pid)
-                if entry is None:
-                    kind, name = _classify(p, proc.pid)
-                    entry = peaks[p.pid] = ProcessPeak(p.pid, kind, name)
-                if entry.kind == "ray":  # a worker's name becomes ray::... once it runs a task
-                    kind, name = _classify(p, proc.pid)
-                    if kind == "worker":
-                        entry.kind, entry.name = kind, name
-                entry.peak_rss = max(entry.peak_rss, rss)
-                if rss > kill_above and not killed_for_memory:  # protect the (shared) machine
-                    killed_for_memory.append(p.pid)
-                    try:
-                        os.killpg(proc.pid, 9)
-                    except ProcessLookupError:
-                        pass
-            tree_peak = max(tree_peak, total)
-            stop.wait(interval)
+                    os.killpg(root_pid[0], 9)
+                except ProcessLookupError:
+                    pass
+        tree_peak = max(tree_peak, sum(rss for _, rss in sizes))
 
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    try:
-        returncode = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        returncode = proc.wait()
-    stop.set()
-    sampler.join()
-    try:  # Ray services outlive the driver for a moment: make sure nothing is left behind
-        os.killpg(proc.pid, 9)
-    except ProcessLookupError:
-        pass
-    seconds = time.perf_counter() - start
+    with open(log_path, "wb") as log:
+        run = run_sampled([DOLMA, *argv], log, track, cwd=cwd, env=env, timeout=timeout, interval=interval)
+    returncode, seconds = run.returncode, run.seconds
     tail = log_path.read_text(errors="replace").splitlines()[-8:]
     if killed_for_memory:
         tail.append(f"memory_check: killed, process {killed_for_memory[0]} went over {mib(kill_above)}")
