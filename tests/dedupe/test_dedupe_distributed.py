@@ -20,6 +20,9 @@ from dolma_tools.config import build_config
 from dolma_tools.dedupe.config import DedupeConfig
 from dolma_tools.dedupe.runner import run_dedupe
 
+sys.path.insert(0, str(Path(__file__).parent))
+from dedupe_helpers import read_all  # noqa: E402
+
 SOURCES = ("news/news-0000.json.gz", "forums/forums-0000.json.gz", "speeches/speeches-0000.json.gz")
 
 
@@ -45,14 +48,6 @@ def dedupe_args(root: Path, name: str) -> list[str]:
             "--dedupe.paragraphs.attribute_name", "dup", "--dedupe.minhash.jaccard_threshold", "0.7",
             "--bloom_filter.size_in_bytes", str(1 << 20), "--bloom_filter.partitions", "2",
             "--bloom_filter.file", str(root / f"{name}.bin")]
-
-
-def read_all(root: Path, name: str) -> dict[str, list[str]]:
-    out = {}
-    for path in sorted((root / "attributes" / name).glob("*.jsonl.gz")):
-        with gzip.open(path, "rt") as fh:
-            out[path.name] = fh.read().splitlines()
-    return out
 
 
 def test_same_flags_for_any_worker_count(dev_corpus: Path, tmp_path: Path, ray_session) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import sys
 import tracemalloc
 from pathlib import Path
 
@@ -17,6 +18,9 @@ from dolma_tools.dedupe.bloom import BloomFilter
 from dolma_tools.dedupe.config import DedupeConfig
 from dolma_tools.dedupe.runner import run_dedupe
 from dolma_tools.dedupe.shared import CHECKED, DEFERRED, SharedSpec
+
+sys.path.insert(0, str(Path(__file__).parent))
+from dedupe_helpers import read_all  # noqa: E402
 
 
 def write_docs(path: Path, docs: list[dict]) -> None:
@@ -45,14 +49,6 @@ def args(root: Path, name: str, *extra: str) -> list[str]:
 
 def run(root: Path, name: str, *extra: str):
     return run_dedupe(build_config(DedupeConfig, None, args(root, name, *extra)), progress=False)
-
-
-def read_all(root: Path, name: str) -> dict[str, list[str]]:
-    out = {}
-    for path in sorted((root / "attributes" / name).glob("*.jsonl.gz")):
-        with gzip.open(path, "rt") as fh:
-            out[path.name] = fh.read().splitlines()
-    return out
 
 
 def flagged(lines: dict[str, list[str]]) -> int:
