@@ -3,8 +3,9 @@ residual add that precedes it: `s = x + residual; y = layer_norm(s)`.
 
 Statistics are fp32 whatever the input dtype; inputs and outputs keep their dtype (bf16 in
 training). A program normalises whole rows of `d_model` elements held in registers (how many
-rows, and with how many warps, is autotuned per width), so the forward reads x (and the residual) once and writes s and y once; the backward reads s and dy
-(and the incoming gradient of s) once and writes one gradient shared by x and the residual.
+rows, and with how many warps, is autotuned per width), so the forward reads x (and the
+residual) once and writes s and y once; the backward reads s and dy (and the incoming gradient
+of s) once and writes one gradient shared by x and the residual.
 """
 
 from __future__ import annotations
@@ -82,13 +83,21 @@ def _launch(tuned, wide, M, N, *args, **constexprs):
         wide[(M,)](*args, M, N, **constexprs, BLOCK=block, ROWS=1, num_warps=warps_for(block))
 
 
-def _forward(x2, r2, eps):
+def _forward_outputs(x2, r2):
+    """(s or None, y, mean, rstd), allocated; also the operators' shape functions (under the
+    compiler's fake tensors the same calls allocate nothing)."""
     M, N = x2.shape
     dtype = x2.dtype if r2 is None else torch.promote_types(x2.dtype, r2.dtype)
     s = None if r2 is None else torch.empty((M, N), dtype=dtype, device=x2.device)
     y = torch.empty((M, N), dtype=dtype, device=x2.device)
     mean = torch.empty(M, dtype=torch.float32, device=x2.device)
     rstd = torch.empty(M, dtype=torch.float32, device=x2.device)
+    return s, y, mean, rstd
+
+
+def _forward(x2, r2, eps):
+    M, N = x2.shape
+    s, y, mean, rstd = _forward_outputs(x2, r2)
     _launch(_ln_fwd_tuned, _ln_fwd_wide, M, N,
             x2, x2 if r2 is None else r2, y if s is None else s, y, mean, rstd,
             x2.stride(0), 0 if r2 is None else r2.stride(0), 0 if s is None else s.stride(0), y.stride(0),
@@ -116,27 +125,21 @@ def _ln_bwd_launch(s2: torch.Tensor, dy: torch.Tensor, ds: torch.Tensor | None, 
     return dx
 
 
-def _stats_like(x2):
-    return x2.new_empty(x2.shape[0], dtype=torch.float32), x2.new_empty(x2.shape[0], dtype=torch.float32)
-
-
-_ln_fwd = torch_op("layer_norm_fwd", _ln_fwd_launch, lambda x2, eps: (x2.new_empty(x2.shape), *_stats_like(x2)))
-_add_ln_fwd = torch_op(
-    "add_layer_norm_fwd", _add_ln_fwd_launch,
-    lambda x2, r2, eps: (*(x2.new_empty(x2.shape, dtype=torch.promote_types(x2.dtype, r2.dtype)) for _ in range(2)),
-                         *_stats_like(x2)))
-_ln_bwd = torch_op("layer_norm_bwd", _ln_bwd_launch, lambda s2, dy, ds, mean, rstd: s2.new_empty(s2.shape))
+# the operators; named *_op because _ln_fwd / _ln_bwd are the Triton functions above
+_ln_fwd_op = torch_op("layer_norm_fwd", _ln_fwd_launch, lambda x2, eps: _forward_outputs(x2, None)[1:])
+_add_ln_fwd_op = torch_op("add_layer_norm_fwd", _add_ln_fwd_launch, lambda x2, r2, eps: _forward_outputs(x2, r2))
+_ln_bwd_op = torch_op("layer_norm_bwd", _ln_bwd_launch, lambda s2, dy, ds, mean, rstd: s2.new_empty(s2.shape))
 
 
 def _backward(s2, dy, ds, mean, rstd):
-    return _ln_bwd(s2, rows_2d(dy), None if ds is None else rows_2d(ds), mean, rstd)
+    return _ln_bwd_op(s2, rows_2d(dy), None if ds is None else rows_2d(ds), mean, rstd)
 
 
 class LayerNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, eps):
         x2 = rows_2d(x)
-        y, mean, rstd = _ln_fwd(x2, eps)
+        y, mean, rstd = _ln_fwd_op(x2, eps)
         ctx.save_for_backward(x2, mean, rstd)
         return y.view(x.shape)
 
@@ -149,7 +152,7 @@ class LayerNormFunction(torch.autograd.Function):
 class AddLayerNormFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, residual, eps):
-        s, y, mean, rstd = _add_ln_fwd(rows_2d(x), rows_2d(residual), eps)
+        s, y, mean, rstd = _add_ln_fwd_op(rows_2d(x), rows_2d(residual), eps)
         ctx.save_for_backward(s, mean, rstd)
         ctx.dtypes = (x.dtype, residual.dtype)
         return s.view(x.shape), y.view(x.shape)

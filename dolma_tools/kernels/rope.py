@@ -128,14 +128,21 @@ def _last_dim_contiguous(t: torch.Tensor) -> torch.Tensor:
     return t if t.stride(-1) == 1 else t.contiguous()
 
 
-def _rope_fwd_launch(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_heads: int, head_dim: int,
-                     clip_qkv: float | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(q, k, v) as [B, H, T, hd]; v is written only when clamped, and is empty otherwise (the
-    caller takes it as a view of qkv: an operator's outputs may not alias its inputs)."""
+def _rope_fwd_outputs(qkv, n_heads, head_dim, clip_qkv):
+    """(q, k, v) allocated as [B, H, T, hd]; v is empty without a clamp (the caller takes it as a
+    view of qkv: an operator's outputs may not alias its inputs). Also the operator's shape
+    function: under the compiler's fake tensors these calls allocate nothing."""
     B, T, _ = qkv.shape
     q, k = (torch.empty((B, n_heads, T, head_dim), dtype=qkv.dtype, device=qkv.device) for _ in range(2))
     v_shape = (B, n_heads, T, head_dim) if clip_qkv is not None else (0,)
-    v = torch.empty(v_shape, dtype=qkv.dtype, device=qkv.device)
+    return q, k, torch.empty(v_shape, dtype=qkv.dtype, device=qkv.device)
+
+
+def _rope_fwd_launch(qkv: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, n_heads: int, head_dim: int,
+                     clip_qkv: float | None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(q, k, v) as [B, H, T, hd]; v is written only when clamped (see `_rope_fwd_outputs`)."""
+    B, T, _ = qkv.shape
+    q, k, v = _rope_fwd_outputs(qkv, n_heads, head_dim, clip_qkv)
     block_h, block_d, _ = _blocks(n_heads, head_dim)
     clip = 0.0 if clip_qkv is None else float(clip_qkv)
     grid = lambda meta: (triton.cdiv(B * T, meta["TOKENS"]), triton.cdiv(n_heads, block_h))  # noqa: E731
@@ -162,9 +169,7 @@ def _rope_bwd_launch(dq: torch.Tensor, dk: torch.Tensor, dv: torch.Tensor, qkv: 
 
 
 def _rope_fwd_fake(qkv, cos, sin, n_heads, head_dim, clip_qkv):
-    B, T, _ = qkv.shape
-    q, k = (qkv.new_empty((B, n_heads, T, head_dim)) for _ in range(2))
-    return q, k, qkv.new_empty((B, n_heads, T, head_dim) if clip_qkv is not None else (0,))
+    return _rope_fwd_outputs(qkv, n_heads, head_dim, clip_qkv)
 
 
 def _rope_bwd_fake(dq, dk, dv, qkv, cos, sin, clip_qkv):
