@@ -131,11 +131,11 @@ _DTYPES = {torch.bfloat16: "bf16", torch.float16: "fp16", torch.float32: "fp32",
            torch.int64: "i64", torch.int32: "i32"}
 
 
-def signature(launch: Launch, constexpr_names: set[str]) -> tuple[dict, dict, list[int]]:
-    """(signature, constexprs, indices specialised as divisible by 16) as a GPU launch would make them."""
-    from triton.runtime.jit import JITFunction  # noqa: F401 - import check: triton's compiler is here
-
-    names = list(_param_names(launch.kernel._fn))
+def signature(launch: Launch, params) -> tuple[dict, dict, list[int]]:
+    """(signature, constexprs, indices specialised as divisible by 16) as a GPU launch would make them;
+    `params` are the jitted kernel's parameters (`JITFunction.params`)."""
+    names = [p.name for p in params]
+    constexpr_names = {p.name for p in params if p.is_constexpr}
     values = dict(zip(names, launch.args))
     values.update({k: v for k, v in launch.kwargs.items() if k in names})
     sig, constexprs, divisible = {}, {}, []
@@ -159,18 +159,6 @@ def signature(launch: Launch, constexpr_names: set[str]) -> tuple[dict, dict, li
         else:
             raise TypeError(f"{launch.name}: cannot type argument {name}={value!r}")
     return sig, constexprs, divisible
-
-
-def _param_names(fn) -> list[str]:
-    import inspect
-
-    return list(inspect.signature(fn).parameters)
-
-
-def _constexpr_names(fn) -> set[str]:
-    import inspect
-
-    return {name for name, p in inspect.signature(fn).parameters.items() if "constexpr" in str(p.annotation)}
 
 
 def configs_of(launch: Launch) -> list[tuple[str, dict, int]]:
@@ -197,7 +185,7 @@ def compile_launch(launch: Launch, target_name: str, shape: str) -> list[Build]:
         build = Build(launch.name, shape, target_name, label, ok=False)
         builds.append(build)
         try:
-            sig, constexprs, divisible = signature(launch_cfg, _constexpr_names(launch.kernel._fn))
+            sig, constexprs, divisible = signature(launch_cfg, fn.params)
             attrs = {(i,): jit_backend.parse_attr("D") for i in divisible}
             src = ASTSource(fn, sig, constexprs=constexprs, attrs=attrs)
             compiled = triton.compile(src, target=target, options={"num_warps": warps})
