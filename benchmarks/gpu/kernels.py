@@ -375,10 +375,7 @@ class Bench:
                     self.sync()
                     row.peak_mib = (torch.cuda.max_memory_allocated() - base) / 2**20
             except Exception as e:  # noqa: BLE001
-                row.ok = f"n/a ({type(e).__name__})"
-                row.notes.append(str(e).splitlines()[0][:120] if str(e) else type(e).__name__)
-                if impl.startswith("ours"):
-                    failures.append(f"linear_cross_entropy {shape}: {type(e).__name__}: {e}")
+                self._failed(row, impl, e, f"linear_cross_entropy {shape}", failures)
         return rows
 
 
