@@ -142,12 +142,13 @@ def _run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run([str(VENV_BIN / "dolma"), *argv], capture_output=True, text=True, timeout=300, cwd=cwd)
 
 
-def _kill_when(argv: list[str], ready, timeout: float = 240, cwd: Path | None = None) -> int:
+def _kill_when(argv: list[str], ready, timeout: float = 240, cwd: Path | None = None,
+               interval: float = 0.005) -> int:
     proc = subprocess.Popen([str(VENV_BIN / "dolma"), *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             start_new_session=True, cwd=cwd)
     deadline = time.time() + timeout
     while time.time() < deadline and proc.poll() is None and not ready():
-        time.sleep(0.005)
+        time.sleep(interval)
     try:
         os.killpg(proc.pid, signal.SIGKILL)              # the driver and any Ray workers, at once
     except ProcessLookupError:                           # it finished first: the caller's checks say so
@@ -217,7 +218,14 @@ def minhash_killed_then_rerun(request, tmp_path_factory) -> tuple[Path, Path, bo
                 "--dedupe.minhash.attribute_name", "mh_dup", "--dedupe.minhash.ngram_size", "3", *extra]
 
     out = tmp_path / "killed" / "attributes" / "mh"
-    _kill_when(argv(killed_docs), lambda: any(out.glob("*.tmp")) or len(list(out.glob("part-*.jsonl.gz"))) >= 2)
+
+    def open_temporary_or_late_in_the_write_stage() -> bool:
+        # a small attribute file is open for well under a millisecond (ISA-L gzip): watch without
+        # sleeping so the kill lands on one; late in the write stage, kill anyway
+        names = [entry.name for entry in os.scandir(out)] if out.is_dir() else []
+        return any(name.endswith(".tmp") for name in names) or sum(n.endswith(".jsonl.gz") for n in names) >= 20
+
+    _kill_when(argv(killed_docs), open_temporary_or_late_in_the_write_stage, interval=0)
     written = len(list(out.glob("part-*.jsonl.gz")))
     assert written < 24 and (written or any(out.glob("*.tmp"))), f"the kill must land in the write stage ({written} files written)"
     temporary_at_kill = any(out.glob("*.tmp"))
