@@ -18,13 +18,14 @@ import logging
 import os
 import sys
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import orjson
 
 from dolma_tools.config import RuntimeConfig
 from dolma_tools.errors import DataError, RetryableError, UserError
 from dolma_tools.io.files import AtomicWriter, is_remote, local_path, remove_stale_temporaries
+from dolma_tools.runtime.journal import SettingsJournal
 from dolma_tools.runtime.locks import check_writable, destination_lock
 from dolma_tools.runtime.results import FileResult, RunSummary
 
@@ -204,14 +205,19 @@ class _Progress:
 def run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, *,
               is_done: Callable[[str], bool] | None = None, summary_path: str | None = None,
               progress: bool = True, output_root: str | None = None,
-              while_mapping: Callable[[], None] | None = None) -> RunSummary:
+              while_mapping: Callable[[], None] | None = None,
+              settings: Mapping[str, Any] | None = None) -> RunSummary:
     """Run `process` on every input file; raise UserError if any file failed for good.
 
     `output_root`, when given, is checked for writability and locked against concurrent runs
     before any work starts; temporaries a killed run left there are removed. `while_mapping`
     (optional) runs in a thread of this process while `--executor local` workers map.
+    `settings` (with `output_root`): what decides the outputs' content. A file counts as done only
+    when `is_done` and the journal in `output_root` says these settings wrote it (`journal.py`).
     """
-    run = functools.partial(_run_files, stage, inputs, process, cfg, is_done, summary_path, progress, while_mapping)
+    journal = SettingsJournal(output_root, stage, settings) if settings is not None and output_root else None
+    run = functools.partial(_run_files, stage, inputs, process, cfg, is_done, summary_path, progress, while_mapping,
+                            journal)
     if output_root is not None:
         check_writable(output_root)
         with destination_lock(output_root):
@@ -226,27 +232,33 @@ def run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: Runtim
 
 def _run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: RuntimeConfig,
                is_done: Callable[[str], bool] | None, summary_path: str | None, progress: bool,
-               while_mapping: Callable[[], None] | None) -> RunSummary:
+               while_mapping: Callable[[], None] | None, journal: SettingsJournal | None) -> RunSummary:
     summary = RunSummary(stage=stage)
     todo: list[str] = []
     for path in inputs:
-        if is_done is not None and not cfg.ignore_existing and is_done(path):
+        if (is_done is not None and not cfg.ignore_existing and is_done(path)
+                and (journal is None or journal.written_with_current(path))):
             summary.add(FileResult(path=path, skipped_existing=True))
+            if journal is not None and journal.legacy:
+                journal.record(path)  # outputs from before journals: adopted as they were
         else:
             todo.append(path)
-    bar = _Progress(stage, len(todo), progress)
+    note = journal.staleness_note() if journal is not None else None
+    if note:
+        print(note, file=sys.stderr)
+    fold = _Fold(summary, _Progress(stage, len(todo), progress), journal)
     start = time.perf_counter()
     try:
         # one file cannot be parallelised across files: skip Ray's start-up cost unless a cluster is asked for
         single_local = len(todo) == 1 and not (cfg.ray_address or os.environ.get("RAY_ADDRESS"))
         if cfg.debug or not todo or single_local:
-            _run_in_process(todo, process, summary, bar)
+            _run_in_process(todo, process, fold)
         elif cfg.local_pool():
-            _run_on_fork_pool(todo, process, cfg, summary, bar, while_mapping)
+            _run_on_fork_pool(todo, process, cfg, fold, while_mapping)
         else:
-            _run_on_ray(todo, process, cfg, summary, bar)
+            _run_on_ray(todo, process, cfg, fold)
     finally:
-        bar.close()
+        fold.close()
     summary.seconds = time.perf_counter() - start
     finish(summary, summary_path, progress)
     if summary.failures:
@@ -266,11 +278,31 @@ def finish(summary: RunSummary, summary_path: str | None, show: bool = True) -> 
             print(f"  summary: {summary_path}", file=sys.stderr)
 
 
-def _run_in_process(todo: Sequence[str], process: ProcessFn, summary: RunSummary, bar: _Progress) -> None:
+class _Fold:
+    """Where each finished file's result goes: the summary, the progress bar, the journal."""
+
+    def __init__(self, summary: RunSummary, bar: _Progress, journal: SettingsJournal | None) -> None:
+        self.summary, self.bar, self.journal = summary, bar, journal
+
+    def __call__(self, result: FileResult) -> None:
+        self.summary.add(result)
+        self.bar.update(result)
+        if self.journal is not None:
+            self.journal.record(result.path)
+
+    def failed(self, path: str, why: str) -> None:
+        self.summary.files_failed += 1
+        self.summary.failures.append(f"{path}: {why}")
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.journal is not None:
+            self.journal.write()
+
+
+def _run_in_process(todo: Sequence[str], process: ProcessFn, fold: _Fold) -> None:
     for path in todo:
-        result = _timed(process, path)
-        summary.add(result)
-        bar.update(result)
+        fold(_timed(process, path))
 
 
 _FORKED: dict[str, ProcessFn] = {}  # the process function, inherited by forked workers (never pickled)
@@ -280,8 +312,8 @@ def _forked_task(path: str) -> FileResult:
     return _timed(_FORKED["process"], path)
 
 
-def _run_on_fork_pool(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, summary: RunSummary,
-                      bar: _Progress, while_mapping: Callable[[], None] | None) -> None:
+def _run_on_fork_pool(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, fold: _Fold,
+                      while_mapping: Callable[[], None] | None) -> None:
     """`--executor local`: `processes` workers forked from this one (milliseconds to start, and
     they inherit what the driver loaded). A worker that dies breaks the pool: it is restarted and
     the unfinished files run again, up to `retries` times each. `while_mapping` runs in a thread
@@ -294,7 +326,7 @@ def _run_on_fork_pool(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfi
 
     workers = max(1, min(cfg.processes or os.cpu_count() or 1, len(todo)))
     if workers <= 1:
-        _run_in_process(todo, process, summary, bar)
+        _run_in_process(todo, process, fold)
         return
     # biggest files first: the last file to finish is a small one
     todo = sorted(todo, key=lambda p: -(os.path.getsize(p) if not is_remote(p) and os.path.exists(p) else 0))
@@ -321,11 +353,9 @@ def _run_on_fork_pool(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfi
                 except (DataError, UserError):
                     raise
                 except Exception as exc:  # noqa: BLE001 - a failed file, as on Ray
-                    summary.files_failed += 1
-                    summary.failures.append(f"{path}: {type(exc).__name__}: {exc}")
+                    fold.failed(path, f"{type(exc).__name__}: {exc}")
                     continue
-                summary.add(result)
-                bar.update(result)
+                fold(result)
             if broken:
                 if helper is not None:
                     helper.join()  # see above: no fork while it runs
@@ -336,8 +366,7 @@ def _run_on_fork_pool(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfi
                 for path in again:
                     attempts[path] += 1
                     if attempts[path] > cfg.retries:
-                        summary.files_failed += 1
-                        summary.failures.append(f"{path}: worker died {attempts[path]} times")
+                        fold.failed(path, f"worker died {attempts[path]} times")
                     else:
                         futures[pool.submit(_forked_task, path)] = path
     finally:
@@ -347,8 +376,7 @@ def _run_on_fork_pool(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfi
             helper.join()
 
 
-def _run_on_ray(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, summary: RunSummary,
-                bar: _Progress) -> None:
+def _run_on_ray(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, fold: _Fold) -> None:
     import ray
 
     ensure_ray(cfg)
@@ -368,11 +396,9 @@ def _run_on_ray(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, sum
                     cause = _unwrap(exc)
                     if isinstance(cause, (DataError, UserError)):
                         raise cause from None
-                    summary.files_failed += 1
-                    summary.failures.append(f"{path}: {type(cause).__name__}: {cause}")
+                    fold.failed(path, f"{type(cause).__name__}: {cause}")
                     continue
-                summary.add(result)
-                bar.update(result)
+                fold(result)
     finally:
         for ref in pending:
             ray.cancel(ref, force=True)
@@ -382,13 +408,51 @@ def _apply(fn: Callable, item):
     return fn(item)
 
 
-def map_in_parallel(fn: Callable, items: Sequence, cfg: RuntimeConfig) -> list:
-    """Apply `fn` to each item as Ray tasks (in-process with --debug); results in input order.
+def _forked_apply(item):
+    return _FORKED["map"](item)
 
-    For stages' reduce steps and helpers that are not file-shaped.
+
+def map_in_parallel(fn: Callable, items: Sequence, cfg: RuntimeConfig) -> list:
+    """Apply `fn` to each item; results in input order. For stages' reduce steps and helpers that
+    are not file-shaped.
+
+    Ray tasks by default; with `--executor local`, `processes` workers forked from this process (as
+    `run_files`: they inherit `fn`, and a pool broken by a dead worker is replaced, its unfinished
+    items run again, up to `retries` times); in this process with `--debug`, one item, or
+    `--processes 1` (without a cluster).
     """
-    if cfg.debug or len(items) <= 1:
+    workers = min(cfg.processes or os.cpu_count() or 1, len(items))
+    cluster = cfg.ray_address or os.environ.get("RAY_ADDRESS")
+    if cfg.debug or len(items) <= 1 or (cfg.processes == 1 and not cluster) or (
+            cfg.local_pool() and workers <= 1):
         return [fn(item) for item in items]
+    if cfg.local_pool():
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        results: dict[int, object] = {}
+        _FORKED["map"] = fn
+        try:
+            for _attempt in range(cfg.retries + 1):
+                todo = [i for i in range(len(items)) if i not in results]
+                if not todo:
+                    break
+                pool = ProcessPoolExecutor(min(workers, len(todo)), mp_context=multiprocessing.get_context("fork"))
+                try:
+                    futures = {i: pool.submit(_forked_apply, items[i]) for i in todo}
+                    for i, future in futures.items():
+                        try:
+                            results[i] = future.result()
+                        except BrokenProcessPool:
+                            pass  # a worker died: this item runs again in a new pool
+                finally:
+                    pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            _FORKED.pop("map", None)
+        if len(results) < len(items):
+            raise RuntimeError(f"map_in_parallel: a worker died {cfg.retries + 1} times")
+        return [results[i] for i in range(len(items))]
     import ray
 
     ensure_ray(cfg)

@@ -31,6 +31,6 @@ def write_jsonl_gz(path: Path, records: list[dict]) -> None:
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
-    """Every file under root (relative path -> bytes), run summaries excluded."""
+    """Every file under root (relative path -> bytes), run summaries and settings journals excluded."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and not p.name.startswith(".summary")}
+            if p.is_file() and not p.name.startswith((".summary", ".dolma-tools-"))}

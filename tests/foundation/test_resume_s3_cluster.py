@@ -69,7 +69,8 @@ def test_tag_reads_and_writes_s3(s3_server, demo_copy: Path, ray_session):
                                 experiment="e", processes=2), progress=False)
     assert summary.files == 3 and summary.documents == 399
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="corpus", Prefix="ds/attributes/")["Contents"])
-    assert keys == ["ds/attributes/e/.summary-tag.json", "ds/attributes/e/multilingual/udhr-0000.json.gz",
+    assert keys == ["ds/attributes/e/.dolma-tools-tag-settings.json", "ds/attributes/e/.summary-tag.json",
+                    "ds/attributes/e/multilingual/udhr-0000.json.gz",
                     "ds/attributes/e/speeches/speeches-0000.json.gz", "ds/attributes/e/web/web-0000.json.gz"]
     local = tmp = demo_copy.parent / "fetched.json.gz"
     client.download_file("corpus", "ds/attributes/e/web/web-0000.json.gz", str(tmp))
