@@ -16,6 +16,7 @@ import functools
 import hashlib
 import math
 import os
+import re
 import sys
 import time
 
@@ -27,7 +28,7 @@ from dolma_tools.io.documents import iter_json_records, iter_raw_lines, parse_li
 from dolma_tools.io.files import AtomicWriter, exists, is_remote, local_path
 from dolma_tools.io.paths import attribute_path, expand_globs
 from dolma_tools.runtime import FileResult, map_in_parallel, run_files
-from dolma_tools.stats.attributes import AttributeHistograms, console_tables, histograms_of_file, summaries
+from dolma_tools.stats.attributes import aggregate_summaries, console_tables, file_summaries
 from dolma_tools.stats.collectors import (
     ContaminationIndex,
     build_eval_set,
@@ -233,20 +234,34 @@ def _remove_partials(cfg: StatsConfig, inputs: list[str]) -> None:
 # Dolma's `stat`
 
 
-def _histograms_task(item: tuple[str, str | None]) -> AttributeHistograms:
-    path, regex = item  # a plain function: Ray cannot wrap a functools.partial
-    return histograms_of_file(path, regex)
+def _summaries_task(item: tuple[str, str | None, int]) -> tuple[list[dict], int]:
+    path, regex, bins = item  # a plain function: Ray cannot wrap a functools.partial
+    return file_summaries(path, regex, bins)
+
+
+def summary_file_order(files: list[str]) -> list[str]:
+    """The order in which the files' summaries are added up: a sorted walk of the directory tree
+    (`web/` before `web-2/`). It sets the order of the records and of the additions in `sum`;
+    Dolma takes its file system's listing order, which is not defined."""
+    return sorted(files, key=lambda path: path.split("/"))
 
 
 def run_attribute_stat(cfg: StatsConfig) -> dict:
     """Histograms of attribute scores and span lengths; console tables; optional summaries file."""
-    files = expand_globs(cfg.attributes, what="attributes")
-    parts = map_in_parallel(_histograms_task, [(path, cfg.regex) for path in files], cfg)
-    hists = AttributeHistograms()
-    for part in parts:
-        hists.merge(part)
-    print(console_tables(hists, bins=10, total=cfg.total))
-    records = summaries(hists, cfg.bins)
+    if cfg.bins < 1:
+        raise UserError(f"--bins must be at least 1, got {cfg.bins}")
+    if cfg.regex:
+        try:
+            re.compile(cfg.regex)
+        except re.error as exc:
+            raise UserError(f"--regex {cfg.regex!r} is not a valid regular expression: {exc}") from None
+    files = summary_file_order(expand_globs(cfg.attributes, what="attributes"))
+    per_file = map_in_parallel(_summaries_task, [(path, cfg.regex, cfg.bins) for path in files], cfg)
+    records = aggregate_summaries([summaries for summaries, _ in per_file], cfg.bins)
+    skipped = sum(n for _, n in per_file)
+    if skipped:
+        print(f"stat: skipped {skipped:,} line(s) that are not JSON attribute records", file=sys.stderr)
+    print(console_tables(records, bins=10, total=cfg.total))
     if cfg.output:
         from dolma_tools.io.documents import JsonlWriter
 
@@ -254,4 +269,4 @@ def run_attribute_stat(cfg: StatsConfig) -> dict:
             for record in records:
                 out.write_record(record)
         print(f"summaries: {cfg.output.rstrip('/')}/summaries.jsonl.gz", file=sys.stderr)
-    return {"summaries": records, "total_count": hists.total_count, "total_sum": hists.total_sum}
+    return {"summaries": records}
