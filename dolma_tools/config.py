@@ -29,9 +29,12 @@ T = TypeVar("T")
 
 
 def option(default: Any = MISSING, *, help: str = "", required: bool = False,
-           aliases: Sequence[str] = (), default_factory: Any = MISSING) -> Any:
-    """A dataclass field carrying CLI help and validation metadata."""
-    metadata = {"help": help, "required": required, "aliases": tuple(aliases)}
+           aliases: Sequence[str] = (), default_factory: Any = MISSING, minimum: float | None = None,
+           choices: Sequence[Any] = ()) -> Any:
+    """A dataclass field carrying CLI help and validation metadata: `minimum` (for numbers) and
+    `choices` are checked when the config is built, before any work starts."""
+    metadata = {"help": help, "required": required, "aliases": tuple(aliases), "minimum": minimum,
+                "choices": tuple(choices)}
     if default_factory is not MISSING:
         return field(default_factory=default_factory, metadata=metadata)
     if default is MISSING:
@@ -52,15 +55,16 @@ class WorkDirConfig:
 class RuntimeConfig:
     """Options every stage shares: parallelism, Ray, resume, bad-input policy."""
 
-    processes: int | None = option(None, help="Ray CPUs to use (default: all cores)")
+    processes: int | None = option(None, help="Ray CPUs to use (default: all cores)", minimum=1)
     ray_address: str | None = option(None, help="join this Ray cluster (or set RAY_ADDRESS)")
     ignore_existing: bool = option(False, help="redo files whose outputs already exist")
     strict: bool = option(False, help="fail on the first malformed line instead of skipping it")
-    retries: int = option(2, help="retries per file after a worker failure")
+    retries: int = option(2, help="retries per file after a worker failure", minimum=0)
     debug: bool = option(False, help="run in-process without Ray (for debugging)")
     executor: str = option("ray", help="ray: an embedded Ray on this machine, or the cluster at --ray_address; "
                                        "local: worker processes forked from this one, without Ray's start-up "
-                                       "(seconds on a small machine); one machine only")
+                                       "(seconds on a small machine); one machine only",
+                        choices=("ray", "local"))
     dryrun: bool = option(False, help="print the resolved config and stop")
     work_dir: WorkDirConfig = option(default_factory=WorkDirConfig)
 
@@ -234,7 +238,7 @@ def from_dict(cls: type[T], data: Mapping[str, Any], prefix: str = "") -> T:
 
 
 def check_required(cfg: Any, prefix: str = "") -> None:
-    """Raise a ConfigError for the first required field left unset."""
+    """Raise a ConfigError for the first required field left unset, or a value out of range."""
     hints = _hints(type(cfg))
     for f in fields(cfg):
         value = getattr(cfg, f.name)
@@ -242,8 +246,19 @@ def check_required(cfg: Any, prefix: str = "") -> None:
         if f.metadata.get("required") and (value is None or value == [] or value == ""):
             flag = "--" + prefix + f.name
             raise ConfigError(f"missing required config key `{prefix}{f.name}` (set it in the config file or with {flag})")
+        _check_range(prefix + f.name, value, f.metadata)
         if is_dataclass(inner) and value is not None and not isinstance(value, type):
             check_required(value, prefix + f.name + ".")
+
+
+def _check_range(key: str, value: Any, metadata: Mapping[str, Any]) -> None:
+    minimum, choices = metadata.get("minimum"), metadata.get("choices")
+    if value is None:
+        return
+    if minimum is not None and isinstance(value, (int, float)) and not isinstance(value, bool) and value < minimum:
+        raise ConfigError(f"{key}: must be at least {minimum:g}, got {value}")
+    if choices and value not in choices:
+        raise ConfigError(f"{key}: {value!r} is not one of {', '.join(repr(c) for c in choices)}")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -394,6 +409,12 @@ def load_config_file(path: str) -> dict[str, Any]:
             data = yaml.safe_load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {path}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"config file {path} is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"config file {path} is not valid YAML/JSON: {exc}") from None
     if data is None:
@@ -421,6 +442,8 @@ def build_config(cls: type[T], config_path: str | None, args: Sequence[str]) -> 
     data = resolve_interpolations(data)
     cfg = from_dict(cls, data)
     check_required(cfg)
+    if isinstance(cfg, RuntimeConfig):
+        cfg.local_pool()  # contradictory executor settings fail now, not when there is work to do
     return cfg
 
 

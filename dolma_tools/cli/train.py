@@ -48,6 +48,10 @@ def run_training(config_path: str | None, args: list[str]) -> None:
     from dolma_tools.train.config import TrainConfig
 
     cfg = build_config(TrainConfig, config_path, args)
+    if "RANK" not in os.environ:  # once, in the command the user ran
+        from dolma_tools.runtime.locks import check_writable
+
+        check_writable(cfg.save_folder)  # before minutes of set-up, not at the first checkpoint
     if cfg.nproc_per_node > 1 and "RANK" not in os.environ:
         from dolma_tools.train.launch import launch_ranks  # no torch import in the launcher
 

@@ -22,6 +22,7 @@ from dolma_tools.errors import DataError
 from dolma_tools.io.files import DECOMPRESSION_ERRORS, AtomicWriter, iter_decompressed
 
 READ_CHUNK = 1 << 20
+_BOM = b"\xef\xbb\xbf"  # UTF-8 byte-order mark, written by some Windows tools
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,8 @@ def iter_raw_lines(path: str, compression: str | None = None) -> Iterator[tuple[
         for chunk in iter_decompressed(path, READ_CHUNK, compression):
             lines = (pending + chunk).split(b"\n")
             pending = lines.pop()
+            if line_number == 0 and lines and lines[0].startswith(_BOM):
+                lines[0] = lines[0][len(_BOM):]  # a byte-order mark is not part of the first record
             for raw in lines:
                 line_number += 1
                 if raw.strip():
@@ -59,6 +62,8 @@ def iter_raw_lines(path: str, compression: str | None = None) -> Iterator[tuple[
         # the partial last line is part of the damage: report it, keep everything before it
         yield line_number + 1, BadLine(path, line_number + 1, f"truncated or corrupt compressed data ({exc})")
         return
+    if line_number == 0 and pending.startswith(_BOM):
+        pending = pending[len(_BOM):]
     if pending.strip():
         yield line_number + 1, pending
 
@@ -93,17 +98,21 @@ def iter_json_records(path: str) -> Iterator[tuple[int, dict | BadLine]]:
 
 
 def iter_parquet_records(path: str, batch_size: int = 4096) -> Iterator[tuple[int, dict | BadLine]]:
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from dolma_tools.io.files import open_raw
 
+    line = 0
     with open_raw(path, "rb") as raw:
-        table = pq.ParquetFile(raw)
-        line = 0
-        for batch in table.iter_batches(batch_size=batch_size):
-            for row in batch.to_pylist():
-                line += 1
-                yield line, row
+        try:
+            for batch in pq.ParquetFile(raw).iter_batches(batch_size=batch_size):
+                for row in batch.to_pylist():
+                    line += 1
+                    yield line, row
+        except (pa.ArrowException, OSError) as exc:
+            # like a cut-short compressed file: rows before the damage stay, the damage is one bad record
+            yield line + 1, BadLine(path, line + 1, f"unreadable Parquet data ({exc})")
 
 
 def validate_document(path: str, line: int, doc: dict, text_field: str = "text",
@@ -111,12 +120,12 @@ def validate_document(path: str, line: int, doc: dict, text_field: str = "text",
     """A document needs a string `text` and an `id` (a string; numbers are accepted as strings)."""
     text = doc.get(text_field)
     if text is None:
-        return BadLine(path, line, f"missing `{text_field}`")
+        return BadLine(path, line, f"`{text_field}` is null" if text_field in doc else f"missing `{text_field}`")
     if not isinstance(text, str):
         return BadLine(path, line, f"`{text_field}` is {type(text).__name__}, not a string")
     doc_id = doc.get(id_field)
     if doc_id is None:
-        return BadLine(path, line, f"missing `{id_field}`")
+        return BadLine(path, line, f"`{id_field}` is null" if id_field in doc else f"missing `{id_field}`")
     if not isinstance(doc_id, str):
         if isinstance(doc_id, (int, float)) and not isinstance(doc_id, bool):
             doc[id_field] = str(doc_id)

@@ -10,8 +10,11 @@ an object when its upload completes, so an interrupted write never leaves a part
 from __future__ import annotations
 
 import contextlib
+import functools
 import gzip
 import io
+import itertools
+import logging
 import os
 import uuid
 import zlib
@@ -97,6 +100,36 @@ def _decompressor(compression: str):
     return zstandard.ZstdDecompressor().decompressobj()
 
 
+log = logging.getLogger("dolma_tools")
+
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _sniff(head: bytes) -> str | None:
+    """The codec the bytes start with ('gz', 'zst'), '' for anything else, None when empty."""
+    if not head:
+        return None
+    if head.startswith(_GZIP_MAGIC):
+        return "gz"
+    # a zstd frame, or a skippable frame (magic 0x184D2A50-5F, little-endian)
+    if head.startswith(_ZSTD_MAGIC) or (head[1:4] == b"\x2a\x4d\x18" and head[0] & 0xF0 == 0x50):
+        return "zst"
+    return ""
+
+
+def _actual_compression(path: str, stated: str, head: bytes) -> str:
+    """What the bytes are, when the name (or config) says otherwise: a `.gz` that is plain JSONL
+    would otherwise be one "corrupt" record, and every line in it lost while counted as one."""
+    found = _sniff(head)
+    if found is None or found == stated:
+        return stated
+    log.warning("%s: %s data, not %s as its name says; read as such", path,
+                {"gz": "gzip", "zst": "zstd", "": "uncompressed"}[found],
+                {"gz": "gzip", "zst": "zstd", "": "uncompressed"}[stated])
+    return found
+
+
 def normalise_compression(name: str | None, path: str) -> str:
     """Dolma's `compression.input` names (gz, gzip, zst, zstd, '') or, when None, the file's extension."""
     if name is None:
@@ -113,13 +146,15 @@ def iter_decompressed(path: str, chunk_size: int = 1 << 20, compression: str | N
     """
     compression = normalise_compression(compression, path)
     with open_raw(path, "rb") as raw:
+        first = raw.read(chunk_size)
+        compression = _actual_compression(path, compression, first)
+        chunks = itertools.chain([first], iter(functools.partial(raw.read, chunk_size), b""))
         if not compression:
-            while chunk := raw.read(chunk_size):
-                yield chunk
+            yield from (chunk for chunk in chunks if chunk)
             return
         decoder = _decompressor(compression)
         finished = True
-        while chunk := raw.read(chunk_size):
+        for chunk in chunks:
             while chunk:
                 finished = False
                 out = decoder.decompress(chunk)

@@ -238,7 +238,7 @@ def _run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: Runti
     for path in inputs:
         if (is_done is not None and not cfg.ignore_existing and is_done(path)
                 and (journal is None or journal.written_with_current(path))):
-            summary.add(FileResult(path=path, skipped_existing=True))
+            summary.add(journal.recorded_result(path) if journal else FileResult(path=path, skipped_existing=True))
             if journal is not None and journal.legacy:
                 journal.record(path)  # outputs from before journals: adopted as they were
         else:
@@ -252,7 +252,7 @@ def _run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: Runti
         # one file cannot be parallelised across files: skip Ray's start-up cost unless a cluster is asked for
         single_local = len(todo) == 1 and not (cfg.ray_address or os.environ.get("RAY_ADDRESS"))
         if cfg.debug or not todo or single_local:
-            _run_in_process(todo, process, fold)
+            _run_in_process(todo, process, fold, cfg.retries, cfg.debug)
         elif cfg.local_pool():
             _run_on_fork_pool(todo, process, cfg, fold, while_mapping)
         else:
@@ -288,7 +288,7 @@ class _Fold:
         self.summary.add(result)
         self.bar.update(result)
         if self.journal is not None:
-            self.journal.record(result.path)
+            self.journal.record(result.path, result)
 
     def failed(self, path: str, why: str) -> None:
         self.summary.files_failed += 1
@@ -300,9 +300,35 @@ class _Fold:
             self.journal.write()
 
 
-def _run_in_process(todo: Sequence[str], process: ProcessFn, fold: _Fold) -> None:
+def _run_in_process(todo: Sequence[str], process: ProcessFn, fold: _Fold, retries: int = 0,
+                    debug: bool = False) -> None:
+    """Each file in this process. A file that fails is reported and the others still run, as on
+    the pool and on Ray (with the same retries of transient errors); bad input (DataError) and
+    user errors stop the run, as there. `--debug` lets any error through, traceback and all."""
     for path in todo:
-        fold(_timed(process, path))
+        result = _with_retries(process, path, retries, debug)
+        if isinstance(result, FileResult):
+            fold(result)
+        else:
+            fold.failed(path, result)
+
+
+def _with_retries(process: ProcessFn, path: str, retries: int, debug: bool) -> FileResult | str:
+    """The file's result, or why it failed for good."""
+    for attempt in range(retries + 1):
+        try:
+            return _timed(process, path)
+        except (DataError, UserError, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed file
+            if debug:
+                raise
+            if not isinstance(exc, _TRANSIENT) or attempt == retries:
+                return f"{type(exc).__name__}: {exc}"
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+_TRANSIENT = (RetryableError, ConnectionError, TimeoutError)  # retried, as Ray's retry_exceptions
 
 
 _FORKED: dict[str, ProcessFn] = {}  # the process function, inherited by forked workers (never pickled)
@@ -326,7 +352,7 @@ def _run_on_fork_pool(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfi
 
     workers = max(1, min(cfg.processes or os.cpu_count() or 1, len(todo)))
     if workers <= 1:
-        _run_in_process(todo, process, fold)
+        _run_in_process(todo, process, fold, cfg.retries, cfg.debug)
         return
     # biggest files first: the last file to finish is a small one
     todo = sorted(todo, key=lambda p: -(os.path.getsize(p) if not is_remote(p) and os.path.exists(p) else 0))
@@ -381,7 +407,7 @@ def _run_on_ray(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, fol
 
     ensure_ray(cfg)
     task = ray.remote(num_cpus=1, max_retries=cfg.retries,
-                      retry_exceptions=[RetryableError, ConnectionError, TimeoutError])(_timed).options(
+                      retry_exceptions=list(_TRANSIENT))(_timed).options(
                           runtime_env=worker_runtime_env())
     process_ref = ray.put(process)
     pending = {task.remote(process_ref, path): path for path in todo}

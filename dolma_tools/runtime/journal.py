@@ -24,6 +24,7 @@ from typing import Any, Mapping
 import orjson
 
 from dolma_tools.io.files import AtomicWriter, exists, is_remote, open_read
+from dolma_tools.runtime.results import FileResult
 
 JOURNAL_VERSION = 1
 _MIN_INTERVAL = 5.0  # seconds between rewrites while a run goes
@@ -61,13 +62,14 @@ class SettingsJournal:
         self._interval = _MIN_INTERVAL
         self.stale: list[str] = []  # inputs whose outputs exist but were written with other settings
 
-    def _load(self) -> tuple[bool, dict[str, dict], dict[str, str]]:
+    def _load(self) -> tuple[bool, dict[str, dict], dict[str, dict]]:
         if not exists(self.path):
             return True, {}, {}
         try:
             with open_read(self.path, compression="") as fh:
                 data = orjson.loads(fh.read())
-            return False, dict(data.get("settings", {})), dict(data.get("files", {}))
+            files = {key: entry for key, entry in data.get("files", {}).items() if isinstance(entry, dict)}
+            return False, dict(data.get("settings", {})), files
         except (OSError, orjson.JSONDecodeError, AttributeError, TypeError, ValueError):
             # unreadable (cut short by a crash of something else): trust nothing, redo
             return False, {}, {}
@@ -76,7 +78,7 @@ class SettingsJournal:
         """Were the (existing) outputs of input `key` written with this run's settings?"""
         if self.legacy:
             return True
-        digest = self.files.get(_key(key))
+        digest = self.files.get(_key(key), {}).get("settings")
         if digest == self.digest:
             return True
         if digest is not None:
@@ -87,13 +89,28 @@ class SettingsJournal:
         """One line for the user when outputs are redone because the settings changed."""
         if not self.stale:
             return None
-        old_digest = self.files.get(_key(self.stale[0]))
+        old_digest = self.files[_key(self.stale[0])].get("settings")
         change = _describe_change(self.runs.get(old_digest, {}), self.settings)
         return (f"{self.stage}: {len(self.stale)} file(s) have outputs written with other settings "
                 f"({change}); they are redone")
 
-    def record(self, key: str, *, flush: bool = False) -> None:
-        self.files[_key(key)] = self.digest
+    def recorded_result(self, key: str) -> FileResult:
+        """An input done by an earlier run, with the counts that run recorded (none for outputs
+        from before journals)."""
+        counts = self.files.get(_key(key), {}).get("result") or {}
+        return FileResult(path=key, skipped_existing=True, documents=counts.get("documents", 0),
+                          skipped=counts.get("skipped", 0), errors=list(counts.get("errors", [])),
+                          counters=dict(counts.get("counters", {})))
+
+    def record(self, key: str, result: FileResult | None = None, *, flush: bool = False) -> None:
+        """Input `key`'s outputs were written with the current settings; keep its counts."""
+        entry: dict[str, Any] = {"settings": self.digest}
+        if result is not None and not result.skipped_existing:
+            entry["result"] = {"documents": result.documents, "skipped": result.skipped, "errors": result.errors,
+                               "counters": result.counters}
+        elif result is not None:  # adopted: keep whatever counts it came with
+            entry["result"] = self.files.get(_key(key), {}).get("result")
+        self.files[_key(key)] = entry
         self._dirty = True
         if flush or time.monotonic() - self._last_write >= self._interval:
             self.write()
@@ -102,7 +119,7 @@ class SettingsJournal:
         if not self._dirty:
             return
         self.runs[self.digest] = self.settings
-        live = set(self.files.values())
+        live = {entry["settings"] for entry in self.files.values()}
         data = {"version": JOURNAL_VERSION, "stage": self.stage,
                 "settings": {d: s for d, s in self.runs.items() if d in live},
                 "files": dict(sorted(self.files.items()))}

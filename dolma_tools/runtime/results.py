@@ -43,6 +43,7 @@ class RunSummary:
     files_skipped_existing: int = 0
     files_failed: int = 0
     documents: int = 0
+    documents_resumed: int = 0  # of `documents`: in files an earlier run did
     skipped_lines: int = 0
     errors: list[str] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)
@@ -52,10 +53,12 @@ class RunSummary:
     started: float = field(default_factory=time.time)
 
     def add(self, result: FileResult) -> None:
+        """Fold in one file's counts. A file done by an earlier run brings the counts that run
+        recorded (if any), so a resumed run's summary still covers every file."""
         self.files += 1
         if result.skipped_existing:
             self.files_skipped_existing += 1
-            return
+            self.documents_resumed += result.documents
         self.documents += result.documents
         self.skipped_lines += result.skipped
         for err in result.errors:
@@ -68,13 +71,18 @@ class RunSummary:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("started")
-        data["documents_per_second"] = round(self.documents / self.seconds, 1) if self.seconds else None
+        data["documents_per_second"] = round(self.documents_this_run / self.seconds, 1) if self.seconds else None
         return data
 
+    @property
+    def documents_this_run(self) -> int:
+        return self.documents - self.documents_resumed
+
     def lines(self) -> list[str]:
-        rate = f" ({self.documents / self.seconds:,.0f} docs/s)" if self.seconds else ""
+        rate = f" ({self.documents_this_run / self.seconds:,.0f} docs/s)" if self.seconds else ""
+        resumed = f" ({self.documents_resumed:,} in files already done)" if self.documents_resumed else ""
         out = [f"{self.stage}: {self.files} files ({self.files_skipped_existing} already done, "
-               f"{self.files_failed} failed), {self.documents:,} documents, "
+               f"{self.files_failed} failed), {self.documents:,} documents{resumed}, "
                f"{self.skipped_lines:,} skipped lines, {self.seconds:.1f}s{rate}"]
         for name, value in sorted(self.counters.items()):
             out.append(f"  {name}: {value:,.0f}" if float(value).is_integer() else f"  {name}: {value:,.4f}")

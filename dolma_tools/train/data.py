@@ -97,8 +97,11 @@ class ShardInstances:
         self.dtype = np.dtype(self.manifest.dtype)
         counts = []
         for p in self.paths:
-            n_tokens = os.path.getsize(p) // self.dtype.itemsize
-            counts.append(n_tokens // seq_len)
+            size = os.path.getsize(p)
+            if size % self.dtype.itemsize:
+                raise UserError(f"{p}: {size} bytes is not a whole number of {self.dtype.name} tokens; the shard "
+                                f"was cut short or is not a `dolma tokens` shard (re-run `dolma tokens`)")
+            counts.append(size // self.dtype.itemsize // seq_len)
         self.counts = counts
         self.offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
         self._maps: dict[int, np.memmap] = {}
@@ -123,7 +126,12 @@ class ShardInstances:
     def __getitem__(self, index: int) -> np.ndarray:
         shard, local = self.locate(int(index))
         start = local * self.seq_len
-        return np.asarray(self._memmap(shard)[start:start + self.seq_len], dtype=np.int64)
+        tokens = np.asarray(self._memmap(shard)[start:start + self.seq_len], dtype=np.int64)
+        if int(tokens.max(initial=0)) >= self.manifest.vocab_size:  # else an index error naming no file
+            at = int(np.argmax(tokens >= self.manifest.vocab_size))
+            raise UserError(f"{self.paths[shard]}: token {start + at} is id {tokens[at]}, outside the vocabulary "
+                            f"of {self.manifest.vocab_size} in {self.manifest.path}")
+        return tokens
 
     def batch(self, indices) -> np.ndarray:
         return np.stack([self[i] for i in indices]) if len(indices) else np.zeros((0, self.seq_len), np.int64)

@@ -147,3 +147,31 @@ def test_attribute_path_mirrors_documents():
     assert attribute_path("documents/x.parquet", "e") == "attributes/e/x.jsonl.gz"
     with pytest.raises(UserError, match="no `documents/` path component"):
         attribute_path("/d/docs/x.jsonl.gz", "e")
+
+
+@pytest.mark.parametrize("name, compress", [
+    ("plain-named.jsonl.gz", lambda b: b),                                   # not gzip at all
+    ("zstd-named.jsonl.gz", lambda b: zstandard.ZstdCompressor().compress(b)),
+    ("gzip-named.jsonl", gzip.compress),
+])
+def test_compression_is_read_from_the_bytes_when_the_name_is_wrong(tmp_path, name, compress):
+    """Every record of a misnamed file is read (it used to be one 'corrupt data' line for all)."""
+    path = tmp_path / name
+    path.write_bytes(compress(b'{"id": "a", "text": "x"}\n{"id": "b", "text": "y"}\n'))
+    assert [(line, doc["id"]) for line, doc in iter_documents(str(path))] == [(1, "a"), (2, "b")]
+
+
+def test_byte_order_mark_and_null_fields(tmp_path):
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b'\xef\xbb\xbf{"id": "a", "text": "x"}\n{"id": "b", "text": null}\n{"id": null, "text": "z"}\n')
+    records = list(iter_documents(str(path)))
+    assert records[0] == (1, {"id": "a", "text": "x"})
+    assert [str(r) for _, r in records[1:]] == [f"{path}:2: `text` is null", f"{path}:3: `id` is null"]
+
+
+def test_corrupt_parquet_is_a_bad_record_naming_the_file(tmp_path):
+    path = tmp_path / "broken.parquet"
+    path.write_bytes(b"PAR1 this is not really parquet")
+    [(line, bad)] = list(iter_documents(str(path)))
+    assert line == 1 and isinstance(bad, BadLine) and bad.path == str(path)
+    assert bad.reason.startswith("unreadable Parquet data (")

@@ -106,3 +106,31 @@ def test_tag_rerun_with_other_taggers_rewrites_the_experiment(tmp_path: Path, ca
 
     main([*common, "--taggers", "bytes_length_v1"])  # same settings: resumed
     assert "(1 already done" in capsys.readouterr().err
+
+
+def count_and_complain(path: str) -> FileResult:
+    result = FileResult(path=path, documents=3, counters={"spans": 2})
+    result.skipped, result.errors = 1, [f"{path}:2: malformed JSON"]
+    return result
+
+
+def test_a_resumed_run_summary_still_counts_the_files_done_before(tmp_path: Path):
+    """Bad lines found by the run that did a file stay in the summary of the run that resumes."""
+    inputs = make_inputs(tmp_path, 2)
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def once(path: str) -> FileResult:
+        (out / Path(path).name).write_text("done")
+        return count_and_complain(path)
+
+    common = dict(is_done=lambda p: (out / Path(p).name).exists(), progress=False, output_root=str(out),
+                  settings={"k": 1})
+    run_files("count", inputs[:1], once, RuntimeConfig(debug=True), **common)
+    summary = run_files("count", inputs, once, RuntimeConfig(debug=True), **common)
+    assert (summary.files, summary.files_skipped_existing) == (2, 1)
+    assert (summary.documents, summary.documents_resumed, summary.skipped_lines) == (6, 3, 2)
+    assert summary.counters == {"spans": 4}
+    assert summary.errors == [f"{inputs[0]}:2: malformed JSON", f"{inputs[1]}:2: malformed JSON"]
+    assert summary.lines()[0].startswith("count: 2 files (1 already done, 0 failed), 6 documents (3 in files "
+                                         "already done), 2 skipped lines")

@@ -102,3 +102,28 @@ def test_stale_lock_from_a_killed_run_is_taken_over(tmp_path: Path):
                         progress=False, output_root=str(out))
     assert summary.documents == 3
     assert sorted(os.listdir(out)) == []                   # lock released, stale temporary removed
+
+
+def fail_on_b(seen: list, path: str) -> FileResult:
+    seen.append(Path(path).name)
+    if path.endswith("in-1.txt"):
+        raise PermissionError(f"cannot write beside {path}")
+    return count_lines(path)
+
+
+def test_in_process_run_reports_a_failed_file_and_finishes_the_others(tmp_path: Path):
+    """One worker runs files in the `dolma` process: a failing file is reported the same way as
+    on the pool or Ray (no traceback), and the files after it still run."""
+    import functools
+
+    inputs = make_inputs(tmp_path, 3)
+    seen: list[str] = []
+    with pytest.raises(UserError, match=r"^count: 1 file\(s\) failed: .*in-1.txt: PermissionError: cannot write"):
+        run_files("count", inputs, functools.partial(fail_on_b, seen), RuntimeConfig(processes=1, executor="local"),
+                  progress=False)
+    assert seen == ["in-0.txt", "in-1.txt", "in-2.txt"]
+    # a single file runs in-process with the default executor too (no Ray start for one file)
+    with pytest.raises(UserError, match=r"^count: 1 file\(s\) failed: .*in-1.txt: PermissionError"):
+        run_files("count", inputs[1:2], functools.partial(fail_on_b, []), RuntimeConfig(), progress=False)
+    with pytest.raises(PermissionError):  # --debug: the real exception, traceback and all
+        run_files("count", inputs, functools.partial(fail_on_b, []), RuntimeConfig(debug=True), progress=False)

@@ -121,6 +121,7 @@ def test_existing_outputs_are_skipped_unless_ignore_existing(demo_copy: Path):
     cfg = TagConfig(documents=[f"{demo_copy}/web/*.json.gz"], taggers=["char_length_v1"], experiment="e", debug=True)
     assert run_tag(cfg, progress=False).documents == 30
     again = run_tag(cfg, progress=False)
-    assert again.documents == 0 and again.files_skipped_existing == 1
+    assert again.files_skipped_existing == 1 and again.documents_this_run == 0
+    assert again.documents == again.documents_resumed == 30  # the summary still covers the whole output
     cfg.ignore_existing = True
     assert run_tag(cfg, progress=False).documents == 30

@@ -20,6 +20,7 @@ import pytest
 import torch
 from train_fixtures import EOS, write_shards
 
+from dolma_tools.errors import UserError
 from dolma_tools.train.config import TrainConfig
 from dolma_tools.train.data import GlobalOrder, ShardInstances, describe_batch, epoch_order, expand_shards
 from dolma_tools.train.trainer import Trainer, learning_rate
@@ -299,3 +300,37 @@ def test_export_tied_and_clipped_model(tmp_path):
     assert config["tie_word_embeddings"] is True and config["clip_qkv"] == 0.05
     ids = torch.randint(0, 512, (2, 32), generator=torch.Generator().manual_seed(0))
     assert check_export(tmp_path / "ckpt", tmp_path / "hf", ids) < 1e-4
+
+
+def _shard_dir(tmp_path: Path, tokens: np.ndarray, extra: bytes = b"") -> Path:
+    (tmp_path / "tokens.json").write_text(json.dumps({"vocab_size": 100, "eos_token_id": 0, "dtype": "uint16"}))
+    (tmp_path / "part-0.npy").write_bytes(tokens.astype(np.uint16).tobytes() + extra)
+    return tmp_path / "part-0.npy"
+
+
+def test_a_cut_short_shard_is_named_before_training(tmp_path: Path):
+    shard = _shard_dir(tmp_path, np.arange(64), extra=b"\x01")
+    with pytest.raises(UserError, match=rf"^{shard}: 129 bytes is not a whole number of uint16 tokens"):
+        ShardInstances([shard], 8)
+
+
+def test_a_token_outside_the_vocabulary_is_named_with_its_shard_and_position(tmp_path: Path):
+    tokens = np.arange(64) % 100
+    tokens[21] = 65535
+    shard = _shard_dir(tmp_path, tokens)
+    inst = ShardInstances([shard], 8)
+    assert inst[1].tolist() == list(range(8, 16))
+    with pytest.raises(UserError, match=rf"^{shard}: token 21 is id 65535, outside the vocabulary of 100 in "):
+        inst.batch([0, 2])
+
+
+def test_contradictory_and_out_of_range_training_options_fail_up_front(tmp_path: Path):
+    from dolma_tools.config import build_config
+    from dolma_tools.errors import ConfigError
+    from dolma_tools.train.config import TrainConfig
+
+    with pytest.raises(ConfigError, match=r"^lr: must be at least 0, got -1.0$"):
+        build_config(TrainConfig, None, ["--shards", "x", "--lr", "-1"])
+    cfg = build_config(TrainConfig, None, ["--shards", "x", "--no-resume", "--load-path", "run/step3", "--max-steps", "1"])
+    with pytest.raises(ConfigError, match="--no-resume and --load-path contradict each other"):
+        cfg.validate()
