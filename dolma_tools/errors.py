@@ -26,15 +26,16 @@ class NotImplementedStageError(UserError):
 class DataError(Exception):
     """Bad input data (malformed line, truncated file) that `--strict` turns into a failure."""
 
-    def __init__(self, path: str, line: int | None, reason: str) -> None:
+    def __init__(self, path: str, line: int | None, reason: str, skippable: bool = False) -> None:
         self.path = path
         self.line = line
         self.reason = reason
+        self.skippable = skippable  # a bad line `--strict` made fatal; without it, it is counted and skipped
         where = f"{path}:{line}" if line is not None else path
         super().__init__(f"{where}: {reason}")
 
     def __reduce__(self):  # keep the fields across Ray/pickle boundaries
-        return (DataError, (self.path, self.line, self.reason))
+        return (DataError, (self.path, self.line, self.reason, self.skippable))
 
 
 class RetryableError(Exception):

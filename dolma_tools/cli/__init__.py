@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"error: {exc}", err=True)
         sys.exit(exc.exit_code)
     except DataError as exc:
-        click.echo(f"error: bad input: {exc} (run without --strict to skip and count bad lines)", err=True)
+        hint = " (run without --strict to skip and count bad lines)" if exc.skippable else ""
+        click.echo(f"error: bad input: {exc}{hint}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         sys.exit(130)

@@ -32,7 +32,7 @@ class BadLine:
     reason: str
 
     def as_error(self) -> DataError:
-        return DataError(self.path, self.line, self.reason)
+        return DataError(self.path, self.line, self.reason, skippable=True)
 
     def __str__(self) -> str:
         return f"{self.path}:{self.line}: {self.reason}"

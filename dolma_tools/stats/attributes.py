@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from dolma_tools.errors import DataError
 from dolma_tools.io.documents import BadLine, iter_json_records
 
 MANTISSA_STEPS = 10 ** 5  # Dolma's fixed buckets: five decimal digits of the binary mantissa
@@ -151,13 +152,43 @@ class AttributeHistograms:
             hist = self.histograms[name] = ValueHistogram()
         return hist
 
-    def add_file(self, path: str, regex: str | None = None) -> None:
+    def add_file(self, path: str, regex: str | None = None, strict: bool = False) -> None:
         pattern = re.compile(regex) if regex else None
-        for _, record in iter_json_records(path):
+        for line, record in iter_json_records(path):
             if isinstance(record, BadLine) or not isinstance(record.get("attributes"), dict):
+                if strict:
+                    raise _not_a_record(path, line, record).as_error()
                 self.skipped += 1
                 continue
             self.add_record(record["attributes"], pattern)
+
+    def add_aligned_file(self, path: str, document_ids: list[str | None], documents_path: str,
+                         regex: str | None = None, on_bad_line: Callable[[BadLine], None] | None = None) -> None:
+        """The attribute file of a document file: record i belongs to document record i and must
+        carry its id (None: a document line that was bad, whose placeholder may carry any id).
+        A misaligned file is an error naming the line, as in `dolma mix`, since every histogram
+        of it would be attributed to the wrong documents; a malformed record is a bad line."""
+        pattern = re.compile(regex) if regex else None
+        index = -1
+        for index, (line, record) in enumerate(iter_json_records(path)):
+            if index >= len(document_ids):
+                raise DataError(path, line, f"more attribute records than the {len(document_ids)} documents of "
+                                            f"{documents_path}")
+            if isinstance(record, BadLine) or not isinstance(record.get("attributes"), dict):
+                self.skipped += 1
+                if on_bad_line is not None:
+                    on_bad_line(_not_a_record(path, line, record))
+                continue
+            expected, found = document_ids[index], record.get("id")
+            if isinstance(found, (int, float)) and not isinstance(found, bool):
+                found = str(found)  # as documents' numeric ids are read
+            if expected is not None and found != expected:
+                raise DataError(path, line, f"id {record.get('id')!r} does not match document {index + 1} of "
+                                            f"{documents_path} ({expected!r}); the attribute file is misaligned")
+            self.add_record(record["attributes"], pattern)
+        if index + 1 < len(document_ids):
+            raise DataError(path, index + 2, f"the attribute file ends after {index + 1} records, but "
+                                             f"{documents_path} has {len(document_ids)} documents")
 
     def merge(self, other: "AttributeHistograms") -> None:
         for name, hist in other.histograms.items():
@@ -166,17 +197,21 @@ class AttributeHistograms:
         self.skipped += other.skipped
 
 
-def histograms_of_file(path: str, regex: str | None = None) -> AttributeHistograms:
+def _not_a_record(path: str, line: int, record: dict | BadLine) -> BadLine:
+    return record if isinstance(record, BadLine) else BadLine(path, line, "not an attribute record (no `attributes` object)")
+
+
+def histograms_of_file(path: str, regex: str | None = None, strict: bool = False) -> AttributeHistograms:
     out = AttributeHistograms()
-    out.add_file(path, regex)
+    out.add_file(path, regex, strict)
     return out
 
 
-def file_summaries(path: str, regex: str | None, bins: int) -> tuple[list[dict], int]:
+def file_summaries(path: str, regex: str | None, bins: int, strict: bool = False) -> tuple[list[dict], int]:
     """One attribute file's summaries, as Dolma writes them before aggregating: at most `bins` bins
     per histogram (see `summarize_buckets`), histograms in order of first appearance; and the
     number of lines skipped (not JSON, or no `attributes` object)."""
-    hists = histograms_of_file(path, regex)
+    hists = histograms_of_file(path, regex, strict)
     out = []
     for name, hist in hists.histograms.items():
         counts, edges = summarize_buckets(hist.buckets, bins)

@@ -537,12 +537,15 @@ def collect_file(cfg: StatsConfig, path: str, contamination: ContaminationIndex 
     collector = FileCollector(cfg, path, contamination)
     batch: list[tuple[int, dict]] = []
     batch_chars = 0
+    document_ids: list[str | None] = []  # line-aligned, for the attribute files' alignment check
     for line, record in iter_documents(path):
         if isinstance(record, BadLine):
+            document_ids.append(None)
             collector.p.skipped += 1
             if on_bad_line is not None:
                 on_bad_line(record)
             continue
+        document_ids.append(record["id"])
         batch.append((line, record))
         batch_chars += len(record["text"])
         if len(batch) >= cfg.batch_size or batch_chars >= MAX_BATCH_CHARS:
@@ -554,5 +557,6 @@ def collect_file(cfg: StatsConfig, path: str, contamination: ContaminationIndex 
     if cfg.attributes:
         partial.attributes = AttributeHistograms()
         for name in cfg.attributes:
-            partial.attributes.add_file(attribute_path(path, name), regex=cfg.regex)
+            partial.attributes.add_aligned_file(attribute_path(path, name), document_ids, path, regex=cfg.regex,
+                                                on_bad_line=on_bad_line)
     return partial

@@ -234,9 +234,9 @@ def _remove_partials(cfg: StatsConfig, inputs: list[str]) -> None:
 # Dolma's `stat`
 
 
-def _summaries_task(item: tuple[str, str | None, int]) -> tuple[list[dict], int]:
-    path, regex, bins = item  # a plain function: Ray cannot wrap a functools.partial
-    return file_summaries(path, regex, bins)
+def _summaries_task(item: tuple[str, str | None, int, bool]) -> tuple[list[dict], int]:
+    path, regex, bins, strict = item  # a plain function: Ray cannot wrap a functools.partial
+    return file_summaries(path, regex, bins, strict)
 
 
 def summary_file_order(files: list[str]) -> list[str]:
@@ -256,7 +256,7 @@ def run_attribute_stat(cfg: StatsConfig) -> dict:
         except re.error as exc:
             raise UserError(f"--regex {cfg.regex!r} is not a valid regular expression: {exc}") from None
     files = summary_file_order(expand_globs(cfg.attributes, what="attributes"))
-    per_file = map_in_parallel(_summaries_task, [(path, cfg.regex, cfg.bins) for path in files], cfg)
+    per_file = map_in_parallel(_summaries_task, [(path, cfg.regex, cfg.bins, cfg.strict) for path in files], cfg)
     records = aggregate_summaries([summaries for summaries, _ in per_file], cfg.bins)
     skipped = sum(n for _, n in per_file)
     if skipped:

@@ -214,3 +214,48 @@ def test_parquet_input(tmp_path: Path):
     assert report["summary"]["documents"] == 6
     exact = report["duplicates"]["exact"]
     assert exact["documents"] == 2 and [e["id"] for e in exact["largest"][0]["examples"]] == ["p1", "p3", "p5"]
+
+
+def _lengths_attributes(path: Path, docs: list, extra_lines: list[bytes] = ()) -> None:
+    write(path, [{"id": d["id"] if d else None, "attributes": {"x__len__length": [[0, 1, 1.0]] if d else []}}
+                 for d in docs], extra_lines)
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("short", r"b.jsonl.gz:3: the attribute file ends after 2 records, but \S+/b.jsonl.gz has 3 documents$"),
+    ("long", r"b.jsonl.gz:4: more attribute records than the 3 documents of \S+/b.jsonl.gz$"),
+    ("wrong id", r"b.jsonl.gz:2: id 'zz' does not match document 2 of \S+/b.jsonl.gz \('b2'\); the attribute file "
+                 r"is misaligned$"),
+])
+def test_misaligned_attribute_files_are_errors_naming_the_line(corpus: Path, tmp_path: Path, case, expected):
+    from dolma_tools.errors import DataError
+
+    attr_dir = corpus.parent / "attributes" / "lengths"
+    _lengths_attributes(attr_dir / "a.jsonl.gz", A + [None])
+    docs = {"short": B[:2], "long": B + [B[0]], "wrong id": [B[0], {**B[1], "id": "zz"}, B[2]]}[case]
+    _lengths_attributes(attr_dir / "b.jsonl.gz", docs)
+    cfg = small_cfg(corpus, tmp_path / "out", attributes=["lengths"])
+    cfg.language.enable = False
+    with pytest.raises(DataError, match=expected):
+        run_stats(cfg, progress=False)
+
+
+def test_malformed_attribute_lines_are_counted_or_fatal_with_strict(corpus: Path, tmp_path: Path):
+    from dolma_tools.errors import DataError
+
+    attr_dir = corpus.parent / "attributes" / "lengths"
+    _lengths_attributes(attr_dir / "a.jsonl.gz", A + [None])
+    write(attr_dir / "b.jsonl.gz", [{"id": "b1", "attributes": {}}], [b"{not json", b'{"id": "b3"}'])
+    cfg = small_cfg(corpus, tmp_path / "out", attributes=["lengths"])
+    cfg.language.enable = False
+    report = run_stats(cfg, progress=False)
+    summary = json.loads((tmp_path / "out" / ".summary-stats.json").read_text())
+    assert summary["skipped_lines"] == 1 + 2  # a's malformed document line, b's two attribute lines
+    assert [e.split("/")[-1] for e in summary["errors"]][-2:] == [
+        "b.jsonl.gz:2: malformed JSON (unexpected character, expected a string key: line 1 column 2 (char 1))",
+        "b.jsonl.gz:3: not an attribute record (no `attributes` object)"]
+    assert report["attributes"]["x__len__length/score"]["count"] == len(A) + 1  # only a's records count
+    cfg = small_cfg(corpus, tmp_path / "out2", attributes=["lengths"], strict=True)
+    cfg.language.enable = False
+    with pytest.raises(DataError, match="a.jsonl.gz:5: malformed JSON"):  # the first bad line: a's document
+        run_stats(cfg, progress=False)
