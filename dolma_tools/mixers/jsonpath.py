@@ -3,17 +3,23 @@
 Supported: `$` (and Dolma's `$@`), `.key`, `['key']`, `[n]` (negative from the end), `[a:b]`,
 `[*]` / `.*`, `..key` (recursive descent), and filters `[?( ... )]` with `@`/`$` paths, literals
 (numbers, strings, true, false, null, arrays), `== != < <= > >=`, `=~`/`~=` (regex), `in`, `nin`,
-`&&`, `||`, `!` and parentheses. A bare path in a filter is an existence test.
+`size`, `anyOf`, `noneOf`, `subsetOf`, `&&`, `||`, `!` and parentheses. A bare path in a filter
+is an existence test.
 
-Semantics kept from jsonpath-rust 0.3: a filter applied to an array tests each element; applied
-to anything else (an object) it tests the value itself, which is what Dolma's idiom
-`$.attributes[?(@.KEY && @.KEY[0] && @.KEY[0][2] > 0.5)]` relies on. A pattern matches when it
-selects at least one value. Ours: numbers compare numerically whatever their JSON type (Dolma
-1.2.1 never matches an integer against a float literal).
+Semantics kept from jsonpath-rust 0.3 (checked against Dolma 1.2.1's mixer): a filter applied to
+an array tests each element; applied to anything else (an object) it tests the value itself,
+which is what Dolma's idiom `$.attributes[?(@.KEY && @.KEY[0] && @.KEY[0][2] > 0.5)]` relies
+on. A pattern matches when it selects at least one value. An operator sees the list of values
+each side selects: `==` needs both lists equal element by element (so a missing value `!=`
+anything), only single numbers order, and `size`/`anyOf`/`subsetOf` are true when their left
+side selects nothing. Ours: numbers are equal when their values are (Dolma 1.2.1: an integer
+never equals a float, so `>= 1.0` misses the deduper's `1`); a one-number array literal `[2]` is
+an array (Dolma parses it as an index path that never matches).
 """
 
 from __future__ import annotations
 
+import operator
 import re
 from typing import Any, Callable
 
@@ -294,11 +300,13 @@ class _Parser:
     def comparison(self) -> Predicate:
         left_kind, left = self.operand()
         token = self.peek()
-        ops = ("==", "!=", "<", "<=", ">", ">=", "=~", "~=")
-        if token is not None and (token[1] in ops or (token[0] == "name" and token[1] in ("in", "nin"))):
+        if token is not None and (token[1] in _SYMBOL_OPS or (token[0] == "name" and token[1] in _WORD_OPS)):
             self.pos += 1
             right_kind, right = self.operand()
             return _comparison(token[1], (left_kind, left), (right_kind, right), self.text)
+        if token is not None and token[0] == "name" and token[1].lower() in _WORD_OPS_LOWER:
+            raise ConfigError(f"JSONPath {self.text!r}: unknown operator {token[1]!r} "
+                              f"(operators are case-sensitive: {', '.join(_WORD_OPS)})")
         if left_kind == "path":
             select = left
             return lambda node, root: bool(select(node, root))
@@ -306,31 +314,131 @@ class _Parser:
         return lambda node, root: constant
 
 
+_SYMBOL_OPS = ("==", "!=", "<", "<=", ">", ">=", "=~", "~=")
+_WORD_OPS = ("in", "nin", "size", "anyOf", "noneOf", "subsetOf")
+_WORD_OPS_LOWER = {op.lower() for op in _WORD_OPS}
+
+
 def _truthy(value: Any) -> bool:
     return value not in (None, False)
 
 
-def _compare(op: str, a: Any, b: Any) -> bool:
+# ---------------------------------------------------------------------------------------------
+# Operators, with jsonpath-rust 0.3's semantics on the lists of values each side selects (a
+# literal is one value; a path selects zero or more). Ours: numbers are equal when their values
+# are (Dolma: 1 != 1.0), everywhere, including inside arrays and in the membership operators.
+
+
+def json_equal(a: Any, b: Any) -> bool:
+    """JSON equality: numbers by value, booleans never equal to numbers, containers element-wise."""
     if is_number(a) and is_number(b):
-        pass  # int vs float compares numerically (Ours; Dolma 1.2.1 never matches)
-    elif type(a) is not type(b):
-        return op == "!="
-    try:
-        if op == "==":
-            return a == b
-        if op == "!=":
-            return a != b
-        if op == "<":
-            return a < b
-        if op == "<=":
-            return a <= b
-        if op == ">":
-            return a > b
-        if op == ">=":
-            return a >= b
-    except TypeError:  # e.g. ordering two objects
+        return a == b
+    if type(a) is not type(b):
         return False
-    raise AssertionError(op)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(json_equal(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(json_equal(v, b[k]) for k, v in a.items())
+    return a == b
+
+
+def _equal_lists(lefts: Values, rights: Values) -> bool:
+    # `==` pairs the two sides' values in order: `@.tags[*] == 'a'` is false for ['a', 'b'];
+    # two missing values are equal
+    return len(lefts) == len(rights) and all(json_equal(a, b) for a, b in zip(lefts, rights))
+
+
+def _less(lefts: Values, rights: Values) -> bool:
+    # ordering is for one number against one number only: strings, arrays, objects, booleans never order
+    return (len(lefts) == 1 and len(rights) == 1 and is_number(lefts[0]) and is_number(rights[0])
+            and lefts[0] < rights[0])
+
+
+def _member(value: Any, choices: list) -> bool:
+    return any(json_equal(value, choice) for choice in choices)
+
+
+def _choices(rights: Values) -> list | None:
+    """The right side of `in`: the first value's elements (array) or values (object)."""
+    if not rights:
+        return None
+    first = rights[0]
+    if isinstance(first, list):
+        return first
+    if isinstance(first, dict):
+        return list(first.values())
+    return None
+
+
+def op_in(lefts: Values, rights: Values) -> bool:
+    """Some left value is an element of the right array (or a value of the right object)."""
+    choices = _choices(rights)
+    return bool(lefts) and choices is not None and any(_member(v, choices) for v in lefts)
+
+
+def op_any_of(lefts: Values, rights: Values) -> bool:
+    """Some left value (or, for an array, some element of it) is in the right array.
+
+    As jsonpath-rust 0.3: true when the left side selects nothing (a missing key matches).
+    """
+    if not lefts:
+        return True
+    if not rights or not isinstance(rights[0], list):
+        return False
+    choices = rights[0]
+    for value in lefts:
+        elements = value if isinstance(value, list) else [value]
+        if any(_member(e, choices) for e in elements):
+            return True
+    return False
+
+
+def op_subset_of(lefts: Values, rights: Values) -> bool:
+    """Every element of the first left value (an array) is in the right array (non-empty).
+
+    As jsonpath-rust 0.3: true when the left side selects nothing (a missing key matches).
+    """
+    if not lefts:
+        return True
+    if not rights or not isinstance(lefts[0], list) or not isinstance(rights[0], list) or not rights[0]:
+        return False
+    return all(_member(e, rights[0]) for e in lefts[0])
+
+
+def _size_of(value: Any) -> int | None:
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))  # bytes, as Rust's str::len
+    if isinstance(value, (list, dict)):
+        return len(value)
+    return None
+
+
+def op_size(lefts: Values, rights: Values) -> bool:
+    """Every left value (string: UTF-8 bytes; array: elements; object: keys) has the right size.
+
+    The size is the right number truncated toward zero, negative as 0 (Rust's `as usize`). As
+    jsonpath-rust 0.3: true when the left side selects nothing (a missing key matches).
+    """
+    if not rights or not is_number(rights[0]):
+        return False
+    size = max(0, int(rights[0]))
+    return all(_size_of(v) == size for v in lefts)
+
+
+_LIST_OPS: dict[str, Callable[[Values, Values], bool]] = {
+    "==": _equal_lists,
+    "!=": lambda a, b: not _equal_lists(a, b),
+    "<": _less,
+    ">": lambda a, b: _less(b, a),
+    "<=": lambda a, b: _less(a, b) or _equal_lists(a, b),
+    ">=": lambda a, b: _less(b, a) or _equal_lists(a, b),
+    "in": op_in,
+    "nin": lambda a, b: not op_in(a, b),
+    "anyOf": op_any_of,
+    "noneOf": lambda a, b: not op_any_of(a, b),
+    "subsetOf": op_subset_of,
+    "size": op_size,
+}
 
 
 def _comparison(op: str, left: tuple[str, Any], right: tuple[str, Any], text: str) -> Predicate:
@@ -340,37 +448,52 @@ def _comparison(op: str, left: tuple[str, Any], right: tuple[str, Any], text: st
         regex = re.compile(right[1])
         lsel = _as_selector(left)
         return lambda node, root: any(isinstance(v, str) and regex.search(v) for v in lsel(node, root))
-    if op in ("in", "nin"):
-        lsel, rsel = _as_selector(left), _as_selector(right)
-
-        def member(node: Any, root: Any) -> bool:
-            lefts = lsel(node, root)
-            choices = [c for r in rsel(node, root) for c in (r if isinstance(r, list) else [r])]
-            found = bool(lefts) and all(any(_compare("==", v, c) for c in choices) for v in lefts)
-            return found if op == "in" else (bool(lefts) and not found)
-        return member
+    if op == "size" and right[0] == "literal" and not is_number(right[1]):
+        raise ConfigError(f"JSONPath {text!r}: `size` needs a number on its right, got {right[1]!r}")
+    if op in ("anyOf", "noneOf", "subsetOf") and right[0] == "literal" and not isinstance(right[1], list):
+        raise ConfigError(f"JSONPath {text!r}: `{op}` needs an array on its right, e.g. ['a', 'b']")
     # fast path: a single-valued path against a literal (the common case in mixer configs)
-    if left[0] == "path" and right[0] == "literal" and getattr(left[1], "single", None):
-        get, literal = left[1].single, right[1]
-        if is_number(literal) and op in ("<", "<=", ">", ">="):
-            cmp = {"<": float.__lt__, "<=": float.__le__, ">": float.__gt__, ">=": float.__ge__}[op]
-            lit = float(literal)
-
-            def numeric(node: Any, root: Any) -> bool:
-                value = get(node, root)
-                return is_number(value) and cmp(float(value), lit)
-            return numeric
-
-        def against_literal(node: Any, root: Any) -> bool:
-            value = get(node, root)
-            return value is not _MISSING and _compare(op, value, literal)
-        return against_literal
+    if left[0] == "path" and right[0] == "literal" and getattr(left[1], "single", None) and op in _FAST_OPS:
+        return _FAST_OPS[op](left[1].single, right[1])
     lsel, rsel = _as_selector(left), _as_selector(right)
+    test = _LIST_OPS[op]
+    return lambda node, root: test(lsel(node, root), rsel(node, root))
 
-    def general(node: Any, root: Any) -> bool:
-        lefts, rights = lsel(node, root), rsel(node, root)
-        return any(_compare(op, a, b) for a in lefts for b in rights)
-    return general
+
+def _fast_equal(get: Callable[[Any, Any], Any], literal: Any) -> Predicate:
+    def equal(node: Any, root: Any) -> bool:
+        value = get(node, root)
+        return value is not _MISSING and json_equal(value, literal)
+    return equal
+
+
+def _fast_order(op: str) -> Callable[[Callable[[Any, Any], Any], Any], Predicate]:
+    compare = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}[op]
+
+    def build(get: Callable[[Any, Any], Any], literal: Any) -> Predicate:
+        if not is_number(literal):  # nothing but numbers orders: only <=/>= match, by equality
+            return _fast_equal(get, literal) if op in ("<=", ">=") else (lambda node, root: False)
+
+        def numeric(node: Any, root: Any) -> bool:
+            value = get(node, root)
+            return is_number(value) and compare(value, literal)
+        return numeric
+    return build
+
+
+def _fast_not_equal(get: Callable[[Any, Any], Any], literal: Any) -> Predicate:
+    equal = _fast_equal(get, literal)
+    return lambda node, root: not equal(node, root)  # a missing value is not equal
+
+
+_FAST_OPS: dict[str, Callable[[Callable[[Any, Any], Any], Any], Predicate]] = {
+    "==": _fast_equal,
+    "!=": _fast_not_equal,
+    "<": _fast_order("<"),
+    "<=": _fast_order("<="),
+    ">": _fast_order(">"),
+    ">=": _fast_order(">="),
+}
 
 
 def _as_selector(operand: tuple[str, Any]) -> Selector:
