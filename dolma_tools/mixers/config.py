@@ -15,7 +15,8 @@ OUTPUT_FORMATS = ("jsonl", "parquet")
 @dataclass
 class StreamOutputConfig:
     path: str = option(help="output directory of this stream's shards", required=True)
-    max_size_in_bytes: int = option(TWO_GIB, help="cut shards at about this many output (compressed) bytes")
+    max_size_in_bytes: int = option(TWO_GIB, help="cut shards at about this many output (compressed) bytes "
+                                                  "(shuffle: false: ignored, one output per input)")
     discard_fields: list[str] = option(default_factory=list, help="top-level document keys to drop")
     min_text_length: int = option(0, help="drop documents whose stripped text has fewer UTF-8 bytes")
     format: str = option("jsonl", help="jsonl (compressed per compression.output) or parquet (ours)")
@@ -59,8 +60,10 @@ class StreamConfig:
 @dataclass
 class MixConfig(RuntimeConfig):
     streams: list[StreamConfig] = option(default_factory=list, help="the streams to mix", required=True)
-    shuffle: bool = option(True, help="shuffle documents within a bounded buffer (false keeps input order)")
-    shuffle_buffer: int = option(10000, help="documents held for shuffling, per input file")
+    shuffle: bool = option(True, help="true: shuffle within each input file (shuffle_buffer) into numbered shards; "
+                                      "false: Dolma's strict filter mode, each input to "
+                                      "<output.path>/documents/<its path>, in order")
+    shuffle_buffer: int = option(10000, help="documents held for shuffling, per input file (1 keeps input order)")
     seed: int = option(0, help="seed for sampling and shuffling")
     target_mix: dict[str, float] = option(default_factory=dict,
                                           help="stream name -> proportion of the output (by bytes/tokens)")

@@ -2,9 +2,10 @@
 
 Flow: validate the config and compile every pattern (errors before work starts); list inputs and
 check that every attribute file exists; with `target_mix`, a measuring pass over all files
-finds each stream's rate; then one Ray task per input file writes staged parts; finally each
-stream's parts are numbered into shards and a summary with per-stream counts and achieved
-proportions is printed and written to `<output.path>/.summary-mix.json`.
+finds each stream's rate; then one Ray task per input file writes staged parts (`shuffle:
+false`: the file's own output); finally each stream's parts are numbered into shards and a
+summary with per-stream counts and achieved proportions is printed and written to
+`<output.path>/.summary-mix.json`.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import orjson
 import xxhash
 
 from dolma_tools.errors import UserError
-from dolma_tools.io.files import AtomicWriter, exists
+from dolma_tools.io.files import AtomicWriter, exists, local_path, remove_stale_temporaries
 from dolma_tools.io.paths import expand_globs
 from dolma_tools.mixers.config import MixConfig, StreamConfig, validate
 from dolma_tools.mixers.sampling import (
@@ -38,10 +39,13 @@ from dolma_tools.mixers.sampling import (
 from dolma_tools.mixers.streams import CompiledStream, attribute_files, kept_documents
 from dolma_tools.mixers.writer import (
     SORT_OPTIONS,
+    MirrorWriter,
     PartWriter,
     finalize,
     join,
+    mirrored_output,
     read_manifest,
+    remove_outputs,
     remove_staging,
     staging_dir,
     write_manifest,
@@ -58,6 +62,7 @@ class StreamPlan:
     inputs: list[str]
     attributes: list[list[str | None]]  # per input: attribute files (None: missing, allowed)
     rate: Rate = field(default_factory=Rate)
+    outputs: list[str] = field(default_factory=list)  # shuffle: false: each input's output file
 
 
 @dataclass
@@ -137,17 +142,22 @@ def mix_file(plan: MixPlan, key: str) -> FileResult:
     compiled = compiled_stream(plan, s_index)
     result = FileResult(path=path)
     prefix = part_prefix(stream, f_index, path)
-    writer = PartWriter(prefix, stream.output.max_size_in_bytes, stream.output.format,
-                        stream.compression.output)
+    writer: PartWriter | MirrorWriter
+    if cfg.shuffle:
+        writer = PartWriter(prefix, stream.output.max_size_in_bytes, stream.output.format,
+                            stream.compression.output)
+    else:  # Dolma's strict filter mode: this input's own output file, in input order
+        writer = MirrorWriter(splan.outputs[f_index], stream.output.format)
     shuffle_seed = _seed_for(cfg.seed, stream.name, f_index, os.path.basename(path)) if cfg.shuffle else None
     shuffler = _Shuffler(writer, cfg.shuffle_buffer, shuffle_seed)
     rate, seed, name = splan.rate, cfg.seed, stream.name
     kept = out_docs = out_bytes = removed_sampling = 0
     dumps = orjson.dumps
     counters: dict = {}
+    warnings: list[str] = []
     try:
         for doc, _line, text_bytes in kept_documents(compiled, path, result, cfg.strict,
-                                                     splan.attributes[f_index], counters):
+                                                     splan.attributes[f_index], counters, warnings):
             kept += 1
             copies = 1 if rate.is_identity else rate.copies(unit_hash(seed, doc["id"]))
             if copies == 0:
@@ -168,8 +178,10 @@ def mix_file(plan: MixPlan, key: str) -> FileResult:
                            ("text_bytes_out", out_bytes)):
         if value or counter in ("documents_in", "documents_out"):
             counters[f"{name}.{counter}"] = counters.get(f"{name}.{counter}", 0) + value
-    write_manifest(prefix + ".done.json", {"input": path, "parts": parts, "counters": counters,
-                                           "skipped_lines": result.skipped, "errors": result.errors})
+    write_manifest(prefix + ".done.json", {"input": path, "fingerprint": _stream_fingerprint(plan, splan),
+                                           "parts": parts, "counters": counters,
+                                           "skipped_lines": result.skipped, "errors": result.errors,
+                                           "warnings": warnings})
     return result
 
 
@@ -213,6 +225,22 @@ def _find_attributes(stream: StreamConfig, inputs: list[str], allow_missing: boo
     return out
 
 
+def _mirrored_outputs(streams: list[StreamPlan]) -> None:
+    """shuffle: false: each input's output path; two inputs may not share one."""
+    taken: dict[str, str] = {}
+    for splan in streams:
+        stream = splan.config
+        splan.outputs = [mirrored_output(path, stream.output.path, stream.output.format, stream.compression.output)
+                         for path in splan.inputs]
+        for path, target in zip(splan.inputs, splan.outputs):
+            key = os.path.normpath(local_path(target)) if "://" not in target else target
+            if key in taken:
+                raise UserError(f"shuffle: false writes both {taken[key]} and {path} to {target} "
+                                f"(the path after documents/ is the output name); give the streams "
+                                f"different output.path values or mix these inputs with shuffle: true")
+            taken[key] = path
+
+
 def build_plan(cfg: MixConfig) -> MixPlan:
     validate(cfg)
     streams = []
@@ -222,6 +250,8 @@ def build_plan(cfg: MixConfig) -> MixPlan:
         streams.append(StreamPlan(config=stream, inputs=inputs,
                                   attributes=_find_attributes(stream, inputs, cfg.allow_missing_attributes),
                                   rate=stream_rate(stream.sample, stream.upsample)))
+    if not cfg.shuffle:
+        _mirrored_outputs(streams)
     fingerprint = xxhash.xxh3_64_hexdigest(orjson.dumps(
         {"config": asdict(cfg), "inputs": [s.inputs for s in streams]}, default=str))
     return MixPlan(cfg=cfg, streams=streams, fingerprint=fingerprint)
@@ -266,6 +296,8 @@ def run_mix(cfg: MixConfig, progress: bool = True) -> dict:
     with contextlib.ExitStack() as locks:
         for path in outputs:  # one run per destination: a second one is refused, not interleaved
             locks.enter_context(destination_lock(path))
+        for path in outputs:  # a killed run's temporaries (shuffle: false writes in place)
+            remove_stale_temporaries(local_path(path))
         return _run_mix(cfg, plan, progress)
 
 
@@ -278,22 +310,30 @@ def _run_mix(cfg: MixConfig, plan, progress: bool) -> dict:
     finished: dict[str, dict] = {}
     for splan in plan.streams:
         marker = read_manifest(_done_marker(splan.config)) if not cfg.ignore_existing else None
-        if marker and marker.get("fingerprint") == _stream_fingerprint(plan, splan):
+        if (marker and marker.get("fingerprint") == _stream_fingerprint(plan, splan)
+                and all(exists(path) for path in marker.get("shards", []))):  # resume by outputs
             finished[splan.config.name] = marker
         else:
             todo_streams.append(splan)
     tasks = plan.tasks()
     keys = [task_key(s.config.name, p) for s in todo_streams for p in s.inputs]
 
+    fingerprints = {splan.config.name: _stream_fingerprint(plan, splan) for splan in todo_streams}
+
     def staged(key: str) -> bool:
+        """Done by an interrupted run with the same settings (shuffle: false: and its output is there)."""
         s_index, f_index = tasks[key]
         splan = plan.streams[s_index]
-        return exists(part_prefix(splan.config, f_index, splan.inputs[f_index]) + ".done.json")
+        manifest = read_manifest(part_prefix(splan.config, f_index, splan.inputs[f_index]) + ".done.json")
+        if manifest is None or manifest.get("fingerprint") != fingerprints[splan.config.name]:
+            return False
+        return cfg.shuffle or exists(splan.outputs[f_index])
 
     if keys:
         run_files("mix", keys, functools.partial(mix_file, plan), cfg, is_done=staged, progress=progress)
+    written = {out for s in plan.streams for out in s.outputs}
     for splan in todo_streams:
-        finished[splan.config.name] = _finalize_stream(plan, splan)
+        finished[splan.config.name] = _finalize_stream(plan, splan, written)
     report = _report(plan, finished, extra, time.perf_counter() - start)
     for path in sorted({s.config.output.path for s in plan.streams}):
         with AtomicWriter(join(path, ".summary-mix.json"), compression="") as out:
@@ -304,9 +344,15 @@ def _run_mix(cfg: MixConfig, plan, progress: bool) -> dict:
     return report
 
 
-def _finalize_stream(plan: MixPlan, splan: StreamPlan) -> dict:
+def _finalize_stream(plan: MixPlan, splan: StreamPlan, written: set[str]) -> dict:
+    """Number the staged parts into shards (shuffle: false: list the outputs); mark the stream done.
+
+    Outputs the stream's previous run recorded and no stream of this run wrote are removed
+    (e.g. shards of a `shuffle: true` run after switching to `shuffle: false`, or the other way).
+    """
     stream = splan.config
-    parts, counters, skipped, errors = [], {}, 0, []
+    previous = read_manifest(_done_marker(stream))
+    parts, counters, skipped, errors, warnings = [], {}, 0, [], []
     for f_index, path in enumerate(splan.inputs):
         manifest = read_manifest(part_prefix(stream, f_index, path) + ".done.json")
         if manifest is None:  # pragma: no cover - run_files raised before we get here
@@ -316,13 +362,19 @@ def _finalize_stream(plan: MixPlan, splan: StreamPlan) -> dict:
             counters[k] = counters.get(k, 0) + v
         skipped += manifest.get("skipped_lines", 0)
         errors.extend(manifest.get("errors", [])[: max(0, 20 - len(errors))])
-    shards = finalize(stream.output.path, stream.name, parts, stream.output.max_size_in_bytes,
-                      stream.output.format, stream.compression.output)
+        warnings.extend(manifest.get("warnings", [])[: max(0, 20 - len(warnings))])
+    if plan.cfg.shuffle:
+        shards = finalize(stream.output.path, stream.name, parts, stream.output.max_size_in_bytes,
+                          stream.output.format, stream.compression.output)
+    else:
+        shards = [part["path"] for part in parts]
+    if previous:
+        remove_outputs([path for path in previous.get("shards", []) if path not in written and path not in shards])
     remove_staging(stream.output.path, stream.name)
     prefix = stream.name + "."
     marker = {"fingerprint": _stream_fingerprint(plan, splan), "shards": shards,
               "counters": {k[len(prefix):]: v for k, v in counters.items() if k.startswith(prefix)},
-              "skipped_lines": skipped, "errors": errors, "rate": splan.rate.expected}
+              "skipped_lines": skipped, "errors": errors, "warnings": warnings, "rate": splan.rate.expected}
     with AtomicWriter(_done_marker(stream), compression="") as out:
         out.write(orjson.dumps(marker, option=orjson.OPT_INDENT_2))
     return marker
@@ -350,12 +402,14 @@ def _report(plan: MixPlan, finished: dict[str, dict], extra: dict, seconds: floa
             "skipped_lines": marker.get("skipped_lines", 0),
             "shards": marker["shards"],
         }
-        if c.get("pattern_errors"):
-            entry["pattern_errors"] = c["pattern_errors"]
+        for problem in ("pattern_errors", "documents_without_attributes", "attribute_records_without_documents"):
+            if c.get(problem):
+                entry[problem] = c[problem]
         if weight:
             entry["target_proportion"] = round(plan.cfg.target_mix[name] / weight, 6)
-        if marker.get("errors"):
-            entry["errors"] = marker["errors"]
+        for listed in ("errors", "warnings"):
+            if marker.get(listed):
+                entry[listed] = marker[listed]
         streams[name] = entry
     return {"stage": "mix", "seconds": round(seconds, 2), "seed": plan.cfg.seed, "streams": streams, **extra}
 
@@ -367,11 +421,21 @@ def report_lines(report: dict) -> list[str]:
         lines.append(f"  {name}: {s['documents_in']:,} in, {s['kept_by_filters']:,} kept by filters, "
                      f"{s['documents_out']:,} out, {s['text_bytes_out']:,} text bytes, "
                      f"~{s['estimated_tokens_out']:,} tokens, {s['proportion']:.2%} of the mix{target}, "
-                     f"{len(s['shards'])} shard(s)")
+                     f"{len(s['shards'])} output file(s)")
         for reason, n in s["removed"].items():
             lines.append(f"    removed by {reason}: {n:,}")
         if s.get("spans_replaced"):
             lines.append(f"    spans replaced: {s['spans_replaced']:,}")
         if s.get("skipped_lines"):
             lines.append(f"    skipped bad lines: {s['skipped_lines']:,}")
+        if s.get("documents_without_attributes"):
+            lines.append(f"    documents mixed without attributes (an attribute file ended early): "
+                         f"{s['documents_without_attributes']:,}")
+        if s.get("attribute_records_without_documents"):
+            lines.append(f"    attribute records past the end of their documents (ignored): "
+                         f"{s['attribute_records_without_documents']:,}")
+        if s.get("pattern_errors"):
+            lines.append(f"    jq pattern errors (non-matches): {s['pattern_errors']:,}")
+        for warning in s.get("warnings", [])[:5]:
+            lines.append(f"    warning: {warning}")
     return lines

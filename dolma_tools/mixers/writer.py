@@ -1,16 +1,21 @@
-"""Output shards: per-input parts written in parallel, then numbered `<stream>-NNNN.jsonl.gz`.
+"""Outputs: numbered `<stream>-NNNN.jsonl.gz` shards, or one file per input (`shuffle: false`).
 
-Each input file (one Ray task) writes its kept documents into *parts* under a staging directory
-`<output.path>/.staging-<stream>/`, cutting a part when its compressed size reaches
-`max_size_in_bytes`, and records them in a small manifest (the resume marker). When every file
-is done, `finalize` walks the parts in input order and packs consecutive ones into shards of at
-most `max_size_in_bytes` (a gzip or zstd stream may be concatenated, so small parts are joined
-byte for byte without recompressing), named `<stream>-0000.jsonl.gz`, `<stream>-0001...`.
+`shuffle: true`: each input file (one Ray task) writes its kept documents into *parts* under a
+staging directory `<output.path>/.staging-<stream>/`, cutting a part when its compressed size
+reaches `max_size_in_bytes`, and records them in a small manifest (the resume marker). When
+every file is done, `finalize` walks the parts in input order and packs consecutive ones into
+shards of at most `max_size_in_bytes` (a gzip or zstd stream may be concatenated, so small parts
+are joined byte for byte without recompressing), named `<stream>-0000.jsonl.gz`, `-0001...`.
 The shards therefore depend on the inputs and the config, never on the number of workers.
+
+`shuffle: false` (Dolma's "strict filter" mode): each input file is written, atomically, to
+`mirrored_output(...)`: `<output.path>/documents/<the input path after its last documents/>`,
+even when no document is left; the manifest only records counts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
@@ -18,8 +23,18 @@ from typing import Iterable
 
 import orjson
 
+from dolma_tools.errors import UserError
 from dolma_tools.io.documents import write_parquet
-from dolma_tools.io.files import GZIP_LEVEL, ZSTD_LEVEL, AtomicWriter, exists, is_remote, local_path, open_raw
+from dolma_tools.io.files import (
+    GZIP_LEVEL,
+    ZSTD_LEVEL,
+    AtomicWriter,
+    compression_of,
+    exists,
+    is_remote,
+    local_path,
+    open_raw,
+)
 from dolma_tools.io.files import fast_zlib as _fast_zlib
 
 STAGING = ".staging-"
@@ -186,6 +201,116 @@ def write_parquet_rows(path: str, lines: list[bytes]) -> None:
         flat = [{k: (orjson.dumps(v).decode() if isinstance(v, (dict, list)) else v) for k, v in r.items()}
                 for r in records]
         write_parquet(path, flat)
+
+
+# ---------------------------------------------------------------------------------------------
+# shuffle: false: one output per input, at the input's path below documents/
+
+COMPRESSION_SUFFIXES = (".gz", ".gzip", ".zst", ".zstd")
+
+
+def _strip_suffix(name: str, suffixes: tuple[str, ...]) -> str:
+    for suffix in suffixes:
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def mirrored_relative_path(input_path: str) -> str:
+    """The input's path after its last `documents` component (Dolma: after the last `/documents/`).
+
+    An input outside any `documents/` directory keeps its whole path (local: absolute, without
+    the leading `/`; a URL: without the scheme), as Dolma does.
+    """
+    parts = input_path.split("/")
+    for i in range(len(parts) - 2, -1, -1):
+        if parts[i] == "documents":
+            relative = parts[i + 1:]
+            break
+    else:
+        if is_remote(input_path):
+            relative = input_path.split("://", 1)[1].split("/")
+        else:
+            relative = os.path.abspath(local_path(input_path)).lstrip("/").split("/")
+    if any(part in ("", ".", "..") for part in relative):
+        raise UserError(f"shuffle: false writes each input to <output.path>/documents/<its path after "
+                        f"documents/>, but {input_path} gives {'/'.join(relative)!r}; "
+                        f"use a normalised path without '.', '..' or '//'")
+    return "/".join(relative)
+
+
+def mirrored_output(input_path: str, output_path: str, fmt: str, compression: str | None) -> str:
+    """Where `shuffle: false` writes an input: `<output.path>/documents/<relative path>`.
+
+    JSONL keeps the input's name when `compression.output` is unset (its codec follows the name,
+    as Dolma); when set, the compression extension is replaced so that the name tells the codec
+    (Dolma keeps the input's name: zstd in a `.gz` file). Parquet inputs become `.jsonl<ext>`;
+    Parquet output is named `.parquet`.
+    """
+    relative = mirrored_relative_path(input_path)
+    if fmt == "parquet":
+        base = _strip_suffix(_strip_suffix(relative, COMPRESSION_SUFFIXES), (".jsonl", ".json", ".parquet"))
+        name = base + ".parquet"
+    elif relative.endswith(".parquet"):
+        name = relative[: -len(".parquet")] + shard_suffix("jsonl", compression)
+    elif compression is None:
+        name = relative
+    else:
+        ext = codec(compression)
+        name = _strip_suffix(relative, COMPRESSION_SUFFIXES) + (f".{ext}" if ext else "")
+    return join(output_path, "documents", name)
+
+
+class MirrorWriter:
+    """The one output file of one input (`shuffle: false`), written atomically, empty if need be.
+
+    JSONL is compressed by the name's extension. Parquet holds the file's rows in memory and
+    writes them at `close` (an input's kept documents are one Parquet file).
+    """
+
+    def __init__(self, path: str, fmt: str) -> None:
+        self.path = path
+        self.fmt = fmt
+        self.documents = 0
+        self._rows: list[bytes] = []
+        self._writer = BlockWriter(path, compression_of(path)) if fmt != "parquet" else None
+
+    def write(self, line: bytes) -> None:
+        self.documents += 1
+        if self._writer is None:
+            self._rows.append(line)
+        else:
+            self._writer.write(line)
+
+    def close(self) -> list[dict]:
+        if self._writer is not None:
+            self._writer.commit()
+            size = self._writer.compressed_bytes
+        else:
+            write_parquet_rows(self.path, self._rows)
+            size = sum(map(len, self._rows)) if is_remote(self.path) else os.path.getsize(local_path(self.path))
+            self._rows = []
+        return [{"path": self.path, "documents": self.documents, "bytes": size}]
+
+    def discard(self) -> None:
+        if self._writer is not None:
+            self._writer.discard()
+        self._rows = []
+
+
+def remove_outputs(paths: Iterable[str]) -> None:
+    """Delete outputs an earlier run of a stream wrote and this one did not (local and S3)."""
+    local = [p for p in paths if not is_remote(p)]
+    for path in local:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(local_path(path))
+    s3 = [p for p in paths if p.startswith("s3://")]
+    if s3:
+        from dolma_tools.io.s3 import s3_client, split_url
+
+        for path in s3:
+            bucket, key = split_url(path)
+            s3_client().delete_object(Bucket=bucket, Key=key)
 
 
 def _shard_name(output_path: str, stream: str, index: int, suffix: str) -> str:

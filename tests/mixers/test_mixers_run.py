@@ -13,6 +13,7 @@ from dolma_tools.config import from_dict
 from dolma_tools.errors import ConfigError, DataError, UserError
 from dolma_tools.mixers.config import MixConfig
 from dolma_tools.mixers.runner import run_mix
+from dolma_tools.mixers.streams import MisalignedAttributesError
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "mixers"
 
@@ -48,6 +49,11 @@ def shards(out: Path, name: str) -> list[Path]:
     return sorted(out.glob(f"{name}-*"))
 
 
+def outputs(report: dict, name: str) -> list[Path]:
+    """The files a stream wrote, in order (shards, or with shuffle: false one file per input)."""
+    return [Path(p) for p in report["streams"][name]["shards"]]
+
+
 @pytest.fixture
 def small(tmp_path: Path) -> Path:
     """Documents with a blank line and a malformed line; attributes with the tagger's placeholder."""
@@ -76,7 +82,8 @@ def test_blank_and_malformed_lines_stay_aligned(small, tmp_path):
         "filter": {"exclude": ["$.attributes[?(@.q__len[0][2] < 6)]"]},
         "span_replacement": [{"span": "$.attributes.q__email", "min_score": 0.5, "replacement": "|||EMAIL|||"}],
     }], shuffle=False)
-    docs = read_jsonl(shards(out, "s"))
+    assert outputs(report, "s") == [out / "documents" / "a.jsonl.gz"]
+    docs = read_jsonl(outputs(report, "s"))
     assert [d["id"] for d in docs] == ["1", "2"]
     assert docs[1]["text"] == "two |||EMAIL||| here"
     assert docs[0]["metadata"] == {"provenance": "a.jsonl.gz:1"}
@@ -85,7 +92,6 @@ def test_blank_and_malformed_lines_stay_aligned(small, tmp_path):
     s = report["streams"]["s"]
     assert (s["documents_in"], s["documents_out"], s["skipped_lines"], s["spans_replaced"]) == (3, 2, 1, 1)
     assert s["removed"] == {"exclude: $.attributes[?(@.q__len[0][2] < 6)]": 1}
-    assert [Path(p).name for p in s["shards"]] == ["s-0000.jsonl.gz"]
     assert json.loads((out / ".summary-mix.json").read_text())["streams"]["s"]["documents_out"] == 2
 
 
@@ -110,22 +116,108 @@ def test_missing_attribute_file_is_an_error_naming_it(small, tmp_path):
     assert report["streams"]["s"]["documents_out"] == 3
 
 
-def test_id_mismatch_names_file_and_line(small, tmp_path):
-    attrs = tmp_path / "data" / "attributes" / "q" / "a.jsonl.gz"
+def _aligned(tmp_path: Path, n: int = 6) -> tuple[Path, Path]:
+    docs = write_jsonl(tmp_path / "d" / "documents" / "f.jsonl.gz",
+                       [{"id": f"d{i}", "text": f"text {i}", "metadata": {"n": i}} for i in range(n)])
+    attrs = write_jsonl(tmp_path / "d" / "attributes" / "q" / "f.jsonl.gz",
+                        [{"id": f"d{i}", "attributes": {"q__odd": [[0, 6, i % 2]]}} for i in range(n)])
+    return docs, attrs
+
+
+def _odd_stream(docs: Path, out: Path) -> dict:
+    return {"name": "s", "documents": [str(docs)], "attributes": ["q"], "output": {"path": str(out)},
+            "filter": {"exclude": ["$.attributes[?(@.q__odd && @.q__odd[0] && @.q__odd[0][2] == 1)]"]}}
+
+
+def test_id_mismatch_is_fatal_with_or_without_strict(tmp_path):
+    docs, attrs = _aligned(tmp_path)
     lines = gzip.open(attrs, "rt").read().splitlines()
     lines[3] = json.dumps({"id": "999", "attributes": {}})
     write_jsonl(attrs, lines)
-    with pytest.raises(DataError, match=r"q/a\.jsonl\.gz:4: mismatched ids for line 4"):
-        mix(tmp_path, [{"name": "s", "documents": [str(small)], "attributes": ["q"],
-                        "output": {"path": str(tmp_path / "o")}}])
+    for strict in (False, True):
+        with pytest.raises(MisalignedAttributesError,
+                           match=r"q/f\.jsonl\.gz:4: mismatched ids for line 4 .* '999' != 'd3'"):
+            mix(tmp_path, [_odd_stream(docs, tmp_path / f"o{strict}")], strict=strict)
 
 
-def test_short_attribute_file_is_an_error(small, tmp_path):
-    attrs = tmp_path / "data" / "attributes" / "q" / "a.jsonl.gz"
-    write_jsonl(attrs, gzip.open(attrs, "rt").read().splitlines()[:2])
-    with pytest.raises(DataError, match="fewer records"):
-        mix(tmp_path, [{"name": "s", "documents": [str(small)], "attributes": ["q"],
-                        "output": {"path": str(tmp_path / "o")}}])
+def test_id_mismatch_through_the_cli_exits_1_without_a_strict_hint(tmp_path, capsys):
+    from dolma_tools.cli import main
+
+    docs, attrs = _aligned(tmp_path)
+    lines = gzip.open(attrs, "rt").read().splitlines()
+    lines[0] = json.dumps({"id": "x", "attributes": {}})
+    write_jsonl(attrs, lines)
+    config = tmp_path / "mix.json"
+    config.write_text(json.dumps({"streams": [_odd_stream(docs, tmp_path / "o")]}))
+    with pytest.raises(SystemExit) as exit_info:
+        main(["mix", "-c", str(config), "--debug"])
+    assert exit_info.value.code == 1
+    err = capsys.readouterr().err
+    assert "mismatched ids for line 1" in err and "--strict" not in err
+
+
+def test_short_attribute_file_mixes_the_rest_without_attributes_as_dolma(tmp_path, caplog):
+    """Dolma 1.2.1 logs `Missing attributes ... at line N` and mixes the rest with `attributes: {}`."""
+    docs, attrs = _aligned(tmp_path)
+    lines = gzip.open(attrs, "rt").read().splitlines()
+    write_jsonl(attrs, lines[:3])
+    report = mix(tmp_path, [_odd_stream(docs, tmp_path / "o")], shuffle=False)
+    kept = read_jsonl(outputs(report, "s"))
+    # d1 is odd; d3 and d5 have no attributes left, so the exclude cannot fire
+    assert [d["id"] for d in kept] == ["d0", "d2", "d3", "d4", "d5"]
+    assert [d["attributes"] for d in kept[2:]] == [{}, {}, {}]
+    s = report["streams"]["s"]
+    assert (s["documents_in"], s["documents_out"], s["documents_without_attributes"]) == (6, 5, 3)
+    assert s["warnings"] == [f"{attrs}: attribute file has no more records after 3 record(s): the documents "
+                             f"from line 4 of {docs} on are mixed without its attributes "
+                             f"(--strict makes this an error)"]
+    assert "mixed without its attributes" in caplog.text
+    with pytest.raises(DataError, match=r"attribute file has fewer records than .*f\.jsonl\.gz "
+                                        r"\(none for document line 4\)"):
+        mix(tmp_path, [_odd_stream(docs, tmp_path / "o2")], shuffle=False, strict=True)
+
+
+def test_long_attribute_file_is_counted(tmp_path):
+    docs, attrs = _aligned(tmp_path)
+    lines = gzip.open(attrs, "rt").read().splitlines()
+    write_jsonl(attrs, lines + [json.dumps({"id": "d6", "attributes": {}}), json.dumps({"id": "d7"})])
+    report = mix(tmp_path, [_odd_stream(docs, tmp_path / "o")], shuffle=False)
+    assert [d["id"] for d in read_jsonl(outputs(report, "s"))] == ["d0", "d2", "d4"]
+    s = report["streams"]["s"]
+    assert s["attribute_records_without_documents"] == 2 and "2 record(s) more than" in s["warnings"][0]
+    with pytest.raises(DataError, match="more records than"):
+        mix(tmp_path, [_odd_stream(docs, tmp_path / "o2")], shuffle=False, strict=True)
+
+
+def test_truncated_attribute_file_mixes_the_rest_without_attributes(tmp_path):
+    docs, attrs = _aligned(tmp_path, 3000)
+    data = attrs.read_bytes()
+    attrs.write_bytes(data[: len(data) // 2])
+    report = mix(tmp_path, [_odd_stream(docs, tmp_path / "o")], shuffle=False)
+    s = report["streams"]["s"]
+    kept = [d["id"] for d in read_jsonl(outputs(report, "s"))]
+    cut = 3000 - s["documents_without_attributes"]
+    assert 100 < cut < 3000 and "is cut short" in s["warnings"][0]
+    assert kept == [f"d{i}" for i in range(3000) if i >= cut or i % 2 == 0]
+    with pytest.raises(DataError, match="truncated"):
+        mix(tmp_path, [_odd_stream(docs, tmp_path / "o2")], shuffle=False, strict=True)
+
+
+def test_malformed_attribute_record_skips_its_document(tmp_path):
+    docs, attrs = _aligned(tmp_path)
+    lines = gzip.open(attrs, "rt").read().splitlines()
+    lines[2] = "{not json"
+    lines[4] = json.dumps({"id": "d4", "attributes": [1]})
+    write_jsonl(attrs, lines)
+    report = mix(tmp_path, [_odd_stream(docs, tmp_path / "o")], shuffle=False)
+    s = report["streams"]["s"]
+    assert [d["id"] for d in read_jsonl(outputs(report, "s"))] == ["d0"]
+    assert s["skipped_lines"] == 2 and s["documents_in"] == 6
+    assert s["errors"][0].startswith(f"{attrs}:3: malformed attribute record")
+    assert s["errors"][1] == (f"{attrs}:5: `attributes` is not a JSON object; its document "
+                              f"(line 5 of {docs}) is skipped")
+    with pytest.raises(DataError, match=r"f\.jsonl\.gz:3: malformed attribute record"):
+        mix(tmp_path, [_odd_stream(docs, tmp_path / "o2")], shuffle=False, strict=True)
 
 
 def test_config_validation_names_the_stream(tmp_path, small):
@@ -149,14 +241,16 @@ def _corpus(tmp_path: Path, name: str, n: int, size: int) -> Path:
 def test_sampling_is_seeded_and_reproducible(tmp_path):
     src = _corpus(tmp_path, "a", 2000, 40)
     def run(out, seed, **extra):
-        mix(tmp_path, [{"name": "a", "documents": [str(src)], "output": {"path": str(tmp_path / out)}, **extra}],
-            seed=seed, shuffle=False)
-        return [d["id"] for d in read_jsonl(shards(tmp_path / out, "a"))]
+        report = mix(tmp_path, [{"name": "a", "documents": [str(src)], "output": {"path": str(tmp_path / out)},
+                                 **extra}], seed=seed, shuffle=False)
+        return [d["id"] for d in read_jsonl(outputs(report, "a"))]
     first, again, other = run("o1", 1, sample=0.25), run("o2", 1, sample=0.25), run("o3", 2, sample=0.25)
     assert first == again and first != other
     assert 400 < len(first) < 600
+    assert first == [i for i in run("o5", 1) if i in set(first)]  # shuffle: false keeps input order
     up = run("o4", 1, upsample=2.5)
     assert 4700 < len(up) < 5300 and set(up) == {f"a-{i}" for i in range(2000)}
+    assert list(dict.fromkeys(up)) == [f"a-{i}" for i in range(2000)]  # copies are adjacent, in order
 
 
 def test_target_mix_hits_proportions(tmp_path, dev_corpus):
@@ -249,13 +343,21 @@ def test_mix_reads_and_writes_s3(s3_server, tmp_path):
                                "min_score": 0.5, "replacement": "|||EMAIL_ADDRESS|||"}]},
         {"name": "big", "documents": ["s3://mix/ds/documents/big/*.jsonl.gz"],
          "output": {"path": "s3://mix/out", "max_size_in_bytes": 10_000}},
-    ], shuffle=False)
+    ], shuffle_buffer=1)
     keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="mix", Prefix="out/")["Contents"])
     assert "out/email-0000.jsonl.gz" in keys and not [k for k in keys if ".staging-" in k]
     assert len([k for k in keys if k.startswith("out/big-")]) == len(report["streams"]["big"]["shards"]) > 2
     client.download_file("mix", "out/email-0000.jsonl.gz", str(tmp_path / "email.jsonl.gz"))
     expected = read_jsonl([DATA / "expected" / "email-spans.json.gz"])
     assert read_jsonl([tmp_path / "email.jsonl.gz"]) == expected
+    # shuffle: false: one object per input, below documents/
+    mix(tmp_path, [{"name": "email", "documents": ["s3://mix/ds/documents/web/*.json.gz"], "attributes": ["pii"],
+                    "output": {"path": "s3://mix/strict", "max_size_in_bytes": 10}, "filter": {"exclude": ["$.x"]}}],
+        shuffle=False)
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="mix", Prefix="strict/")["Contents"])
+    assert [k for k in keys if not k.split("/")[-1].startswith(".")] == \
+        ["strict/documents/web/web-0000.json.gz", "strict/documents/web/web-0001.json.gz"]
+    assert not [k for k in keys if ".staging-" in k]
 
 
 def test_demo_config_is_valid(monkeypatch, tmp_path):
