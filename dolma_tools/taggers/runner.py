@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 from dataclasses import dataclass
@@ -10,9 +11,10 @@ from typing import Any
 from dolma_tools.config import RuntimeConfig, option
 from dolma_tools.errors import UserError
 from dolma_tools.io.documents import BadLine, JsonlWriter, iter_documents
-from dolma_tools.io.files import exists
-from dolma_tools.io.paths import attribute_path, common_prefix, destination_path, expand_globs
+from dolma_tools.io.files import exists, local_path, remove_stale_temporaries
+from dolma_tools.io.paths import attribute_path, expand_globs
 from dolma_tools.runtime import FileResult, RunSummary, run_files
+from dolma_tools.runtime.locks import check_writable, destination_lock
 from dolma_tools.taggers.base import (
     Document,
     TaggerSpec,
@@ -22,6 +24,7 @@ from dolma_tools.taggers.base import (
     paused_gc,
     tagger_class,
 )
+from dolma_tools.taggers.destinations import Destinations, route_documents
 
 SCORE_DECIMALS = 5
 
@@ -45,7 +48,10 @@ class TagConfig(RuntimeConfig):
         default_factory=dict, help="options per tagger name, e.g. {fasttext_classifier: {model: q.bin}}; "
                                    "options in a NAME:key=value spec take precedence")
     experiment: str | None = option(None, help="write all taggers into attributes/<experiment>/")
-    destination: str | None = option(None, help="root for attribute files instead of the mirrored path")
+    destination: list[str] | None = option(
+        None, help="attribute file prefixes, one per documents pattern (Dolma's CLI): a pattern's files go to "
+                   "<prefix>/<path relative to the directory they share>, all taggers in one file; "
+                   "unset: the mirrored attributes/<experiment>/ path")
     tagger_modules: list[str] = option(default_factory=list, help="modules or .py files defining taggers")
     batch_size: int = option(1000, help="documents per tagging batch")
     profile: ProfileConfig = option(default_factory=ProfileConfig)
@@ -96,23 +102,29 @@ def check_taggers(cfg: TagConfig) -> None:
         tagger_class(spec.name).check_options(spec.option_dict())
 
 
-def output_path(cfg: TagConfig, document: str, group: str, prefix: str) -> str:
-    if cfg.destination:
-        return destination_path(document, cfg.destination, group, prefix)
-    return attribute_path(document, group)
+KeyedTaggers = tuple[tuple[TaggerSpec, str], ...]  # the taggers of one attribute file, with their key prefixes
+
+
+def output_files(plan: OutputPlan, destinations: Destinations | None, document: str) -> list[tuple[str, KeyedTaggers]]:
+    """The attribute files of one document file, each with the taggers it holds."""
+    keyed = [(group, tuple((spec, plan.prefix(group, spec.key_name)) for spec in specs))
+             for group, specs in plan.groups]
+    if destinations is None:  # one file per attribute set, mirroring the documents' path
+        return [(attribute_path(document, group), taggers) for group, taggers in keyed]
+    everything = tuple(tagger for _, taggers in keyed for tagger in taggers)  # Dolma: one file per destination
+    return [(path, everything) for path in destinations.outputs(document)]
 
 
 def format_spans(spans) -> list[list]:
     return [[int(s), int(e), round(float(score), SCORE_DECIMALS)] for s, e, score in spans]
 
 
-def tag_file(cfg: TagConfig, prefix: str, path: str) -> FileResult:
+def tag_file(cfg: TagConfig, destinations: Destinations | None, path: str) -> FileResult:
     """Tag one document file; every record yields one line in each output file."""
     import_tagger_modules(cfg.tagger_modules)
     plan = plan_outputs(cfg)
     result = FileResult(path=path)
-    writers = [(group, names, JsonlWriter(output_path(cfg, path, group, prefix)))
-               for group, names in plan.groups]
+    writers = [(taggers, JsonlWriter(out)) for out, taggers in output_files(plan, destinations, path)]
     try:
         batch: list[tuple[int, dict | BadLine]] = []
         for line, record in iter_documents(path):
@@ -120,33 +132,35 @@ def tag_file(cfg: TagConfig, prefix: str, path: str) -> FileResult:
                 result.bad_line(record, cfg.strict)
             batch.append((line, record))
             if len(batch) >= cfg.batch_size:
-                _tag_batch(batch, writers, plan, result)
+                _tag_batch(batch, writers, result)
                 batch = []
         if batch:
-            _tag_batch(batch, writers, plan, result)
+            _tag_batch(batch, writers, result)
     except BaseException:
-        for _, _, writer in writers:
+        for _, writer in writers:
             writer.discard()
         raise
-    for _, _, writer in writers:
+    for _, writer in writers:
         writer.commit()
     return result
 
 
-def _tag_batch(batch, writers, plan: OutputPlan, result: FileResult) -> None:
+def _tag_batch(batch, writers, result: FileResult) -> None:
     with paused_gc():
-        _tag_batch_inner(batch, writers, plan, result)
+        _tag_batch_inner(batch, writers, result)
 
 
-def _tag_batch_inner(batch, writers, plan: OutputPlan, result: FileResult) -> None:
+def _tag_batch_inner(batch, writers, result: FileResult) -> None:
     good = [(i, rec) for i, (_, rec) in enumerate(batch) if not isinstance(rec, BadLine)]
     docs = [Document.from_json(rec) for _, rec in good]
     result.documents += len(docs)
-    for group, names, writer in writers:
+    tagged: dict[TaggerSpec, list] = {}  # each tagger runs once per batch, however many files hold it
+    for taggers, writer in writers:
         merged: list[dict] = [{} for _ in docs]
-        for spec in names:
-            key_prefix = plan.prefix(group, spec.key_name)
-            for attrs, tags in zip(merged, get_tagger(spec.name, **spec.option_dict()).tag_batch(docs)):
+        for spec, key_prefix in taggers:
+            if spec not in tagged:
+                tagged[spec] = get_tagger(spec.name, **spec.option_dict()).tag_batch(docs)
+            for attrs, tags in zip(merged, tagged[spec]):
                 for span_type, spans in tags.items():
                     if span_type:
                         attrs[key_prefix + sanitize(span_type)] = format_spans(spans)
@@ -162,23 +176,25 @@ def _tag_batch_inner(batch, writers, plan: OutputPlan, result: FileResult) -> No
 def run_tag(cfg: TagConfig, progress: bool = True) -> RunSummary:
     import_tagger_modules(cfg.tagger_modules)
     check_taggers(cfg)  # unknown names or options fail before any work starts
-    inputs = expand_globs(cfg.documents)
-    prefix = common_prefix(inputs)
+    if cfg.destination is None:
+        inputs, destinations = expand_globs(cfg.documents), None
+    else:
+        inputs, destinations = route_documents(cfg.documents, cfg.destination)
     plan = plan_outputs(cfg)
-    outputs = lambda doc: [output_path(cfg, doc, group, prefix) for group, _ in plan.groups]  # noqa: E731
-    first_group = plan.groups[0][0]
-    summary_dir = output_path(cfg, inputs[0], first_group, prefix)
-    summary_path = _attribute_root(summary_dir, first_group, cfg) + "/.summary-tag.json"
-    return run_files("tag", inputs, functools.partial(tag_file, cfg, prefix), cfg,
-                     is_done=lambda doc: all(exists(p) for p in outputs(doc)),
-                     summary_path=summary_path, progress=progress,
-                     output_root=summary_path.rsplit("/", 1)[0])
+    outputs = lambda doc: [path for path, _ in output_files(plan, destinations, doc)]  # noqa: E731
+    summary_path = _attribute_root(outputs(inputs[0])[0], plan.groups[0][0], destinations) + "/.summary-tag.json"
+    with _guard_other_destinations(destinations):
+        return run_files("tag", inputs, functools.partial(tag_file, cfg, destinations), cfg,
+                         is_done=lambda doc: all(exists(p) for p in outputs(doc)),
+                         summary_path=summary_path, progress=progress,
+                         output_root=summary_path.rsplit("/", 1)[0])
 
 
-def _attribute_root(example_output: str, group: str, cfg: TagConfig) -> str:
-    """The `attributes/<group>` directory that holds this run's outputs (relative paths too)."""
-    if cfg.destination:
-        return f"{cfg.destination.rstrip('/')}/{group}"
+def _attribute_root(example_output: str, group: str, destinations: Destinations | None) -> str:
+    """The directory that holds this run's outputs and its summary: `attributes/<group>`, or the
+    first destination prefix (relative paths too)."""
+    if destinations is not None:
+        return destinations.roots()[0]
     marker = f"attributes/{group}/"
     if example_output.startswith(marker):
         return marker.rstrip("/")
@@ -186,3 +202,20 @@ def _attribute_root(example_output: str, group: str, cfg: TagConfig) -> str:
     if not found:  # pragma: no cover - attribute_path always inserts the marker
         raise UserError(f"cannot find the attributes directory of {example_output}")
     return head + "/" + marker.rstrip("/")
+
+
+@contextlib.contextmanager
+def _guard_other_destinations(destinations: Destinations | None):
+    """`run_files` checks and locks the first destination; the others get the same guard: writable,
+    one run at a time, and no temporaries left by a killed run."""
+    with contextlib.ExitStack() as stack:
+        others = destinations.roots()[1:] if destinations is not None else []
+        for root in others:
+            check_writable(root)
+            stack.enter_context(destination_lock(root))
+            remove_stale_temporaries(local_path(root))
+        try:
+            yield
+        finally:
+            for root in others:
+                remove_stale_temporaries(local_path(root))
