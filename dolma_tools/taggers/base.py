@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
 import importlib
 import importlib.util
 import os
@@ -144,29 +145,84 @@ def load_builtins() -> None:
 
 
 def import_tagger_modules(modules: Iterable[str]) -> None:
-    """Import user modules (dotted names, .py files or package directories) so they register."""
+    """Import user modules (dotted names, .py files or package directories) so they register.
+
+    Modules written for Dolma (`from dolma import add_tagger, BaseTagger`, ...) load too: Dolma's
+    tagger API is provided by `dolma_api` when the real package is not installed. Runs in the
+    driver and again in every worker, before taggers are built.
+    """
+    modules = list(modules)
+    if not modules:
+        return
+    from dolma_tools.taggers import dolma_api
+
+    dolma_api.install()
     for spec in modules:
         if spec.endswith(".py") or os.path.sep in spec or os.path.isdir(spec):
             path = os.path.abspath(spec)
             if not os.path.exists(path):
                 raise UserError(f"tagger module not found: {spec}")
-            if os.path.isdir(path):
+            # as Dolma: the module's directory is importable, so it can import its siblings
+            if os.path.dirname(path) not in sys.path:
                 sys.path.insert(0, os.path.dirname(path))
-                importlib.import_module(os.path.basename(path))
+            if os.path.isdir(path):
+                _import_user_module(spec, lambda: importlib.import_module(os.path.basename(path)))
                 continue
             name = "dolma_tools_user_" + os.path.splitext(os.path.basename(path))[0]
-            if name in sys.modules:
+            loaded = sys.modules.get(name)
+            if loaded is not None and getattr(loaded, "__file__", None) != path:  # same name, another file
+                name += "_" + hashlib.sha1(path.encode()).hexdigest()[:8]
+                loaded = sys.modules.get(name)
+            if loaded is not None:
                 continue
-            module_spec = importlib.util.spec_from_file_location(name, path)
-            assert module_spec is not None and module_spec.loader is not None
-            module = importlib.util.module_from_spec(module_spec)
-            sys.modules[name] = module
-            module_spec.loader.exec_module(module)
+            _import_user_module(spec, lambda: _exec_module_file(name, path), path)
         else:
-            try:
-                importlib.import_module(spec)
-            except ImportError as exc:
-                raise UserError(f"cannot import tagger module {spec!r}: {exc}") from None
+            _import_user_module(spec, lambda: importlib.import_module(spec))
+    dolma_api.adopt_registered()
+
+
+def _exec_module_file(name: str, path: str) -> None:
+    module_spec = importlib.util.spec_from_file_location(name, path)
+    assert module_spec is not None and module_spec.loader is not None
+    module = importlib.util.module_from_spec(module_spec)
+    sys.modules[name] = module
+    try:
+        module_spec.loader.exec_module(module)
+    except BaseException:
+        del sys.modules[name]  # a later attempt imports it again rather than a half-run module
+        raise
+
+
+def _import_user_module(spec: str, do_import: Callable[[], Any], path: str | None = None) -> None:
+    """Run `do_import`; a failure inside the user's module is one line naming it, its line and the error."""
+    try:
+        do_import()
+    except UserError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - anything the user's code raises while importing
+        where = _user_line(exc, path)
+        hint = ""
+        missing = getattr(exc, "name", None) if isinstance(exc, ModuleNotFoundError) else None
+        if missing and (missing == "dolma" or missing.startswith("dolma.")):
+            from dolma_tools.taggers.dolma_api import PROVIDED
+
+            hint = f" (dolma-tools provides Dolma's tagger API as {', '.join(PROVIDED)}; other Dolma modules are not available)"
+        message = exc.msg if isinstance(exc, SyntaxError) else exc  # the file and line are named already
+        raise UserError(f"cannot import tagger module {spec}{where}: {type(exc).__name__}: {message}{hint}") from None
+
+
+def _user_line(exc: BaseException, path: str | None) -> str:
+    """` (line N)`: where in the user's file the import failed, when we can tell."""
+    if path is None:
+        return ""
+    if isinstance(exc, SyntaxError) and exc.filename == path and exc.lineno:
+        return f" (line {exc.lineno})"
+    tb, line = exc.__traceback__, None
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == path:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    return f" (line {line})" if line else ""
 
 
 def catalogue() -> dict[str, type[Tagger]]:
