@@ -60,6 +60,9 @@ def cli(ctx: click.Context, config: str | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from dolma_tools.runtime.executor import use_ray_token_if_any
+
+    use_ray_token_if_any()  # before anything imports Ray
     try:
         cli.main(args=argv, prog_name="dolma", standalone_mode=False)
     except click.exceptions.Abort:

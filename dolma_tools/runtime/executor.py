@@ -42,15 +42,16 @@ _EXIT_HOOK = False
 
 def ensure_ray(cfg: RuntimeConfig) -> None:
     """Start an embedded Ray, or connect to a cluster; reuse a session that is already up."""
+    global _OWN_RAY, _EXIT_HOOK
+    address = cfg.ray_address or os.environ.get("RAY_ADDRESS")
+    use_ray_token_if_any()  # takes effect only if Ray is not imported yet (the CLI calls it first)
     import ray
 
-    global _OWN_RAY, _EXIT_HOOK
     if ray.is_initialized():
         return
-    address = cfg.ray_address or os.environ.get("RAY_ADDRESS")
     common = dict(log_to_driver=True, configure_logging=False, include_dashboard=False)
     if address:
-        ray.init(address=address, **common)
+        _connect(address, common)
     else:
         os.environ.setdefault("RAY_ENABLE_UV_RUN_RUNTIME_ENV", "0")
         # Ray lowers workers' priority (nice 15) by default; our workers are the job, not a guest
@@ -67,6 +68,49 @@ def ensure_ray(cfg: RuntimeConfig) -> None:
         if not _EXIT_HOOK:
             atexit.register(_shutdown_own_ray)
             _EXIT_HOOK = True
+
+
+def _ray_token_available() -> bool:
+    """Is a token there for Ray's token authentication (what `ray start` enables since Ray 2.5x)?"""
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    return bool(os.environ.get("RAY_AUTH_TOKEN")) or os.path.exists(path)
+
+
+def use_ray_token_if_any() -> None:
+    """`ray start` turns token authentication on and writes the token to ~/.ray/auth_token, but a
+    client leaves it off unless told: it would retry for 20 s and fail. A client in token mode
+    still connects to a cluster started without authentication (and an embedded Ray runs with
+    it), so send the token when there is one. Ray reads the mode once, when it is imported."""
+    if "RAY_AUTH_MODE" not in os.environ and _ray_token_available():
+        os.environ["RAY_AUTH_MODE"] = "token"
+
+
+def _reachable(address: str, timeout: float = 5.0) -> bool:
+    """Does anything listen at host:port? (Ray itself keeps retrying an empty address for minutes.)"""
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not port.isdigit():
+        return True  # "auto", "ray://..." and other forms: let Ray resolve them
+    try:
+        with socket.create_connection((host or "127.0.0.1", int(port)), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _connect(address: str, options: dict) -> None:
+    import ray
+
+    if not _reachable(address):
+        raise UserError(f"cannot connect to the Ray cluster at {address}: nothing answers there (start it with "
+                        f"`ray start --head --port PORT`, or check the address)")
+    try:
+        ray.init(address=address, **options)
+    except (ConnectionError, TimeoutError) as exc:
+        raise UserError(f"cannot connect to the Ray cluster at {address}: {str(exc).splitlines()[0]} (is it "
+                        f"running? `ray status --address {address}`; if it uses token authentication, the "
+                        f"token must be in ~/.ray/auth_token or RAY_AUTH_TOKEN)") from None
 
 
 def cluster_cpus() -> int:

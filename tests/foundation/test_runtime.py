@@ -127,3 +127,19 @@ def test_in_process_run_reports_a_failed_file_and_finishes_the_others(tmp_path: 
         run_files("count", inputs[1:2], functools.partial(fail_on_b, []), RuntimeConfig(), progress=False)
     with pytest.raises(PermissionError):  # --debug: the real exception, traceback and all
         run_files("count", inputs, functools.partial(fail_on_b, []), RuntimeConfig(debug=True), progress=False)
+
+
+def test_an_address_where_nothing_listens_is_a_prompt_one_line_error():
+    """Ray itself retries an empty address for minutes; we check the port first."""
+    import socket
+    import time
+
+    from dolma_tools.runtime.executor import _connect  # ensure_ray would reuse another test's Ray session
+
+    with socket.socket() as probe:  # a port that was free a moment ago, and nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    start = time.monotonic()
+    with pytest.raises(UserError, match=rf"^cannot connect to the Ray cluster at 127.0.0.1:{port}: nothing answers"):
+        _connect(f"127.0.0.1:{port}", {})
+    assert time.monotonic() - start < 10
