@@ -21,7 +21,8 @@ from tests.foundation.helpers import VENV_BIN, dolma, write_jsonl_gz
 
 
 def mix(streams: list[dict], **top) -> dict:
-    cfg = from_dict(MixConfig, {"streams": streams, "debug": True, "shuffle": False, **top})
+    # shuffle: true with a one-document buffer: merged shards in input order
+    cfg = from_dict(MixConfig, {"streams": streams, "debug": True, "shuffle_buffer": 1, **top})
     return run_mix(cfg, progress=False)
 
 
@@ -147,7 +148,7 @@ def test_misaligned_attribute_file_is_a_clear_error_and_nothing_else_is_lost(tmp
     write_jsonl_gz(root / "attributes" / "q" / "b.jsonl.gz", bad)
 
     with pytest.raises(DataError, match=message):
-        mix(_attr_streams(root, out))
+        mix(_attr_streams(root, out), strict=True)   # without --strict: counted, mixed as Dolma does
     assert not list(out.glob("s-*")), "no shard is published from a failed stream"
     # the file processed before the damaged one is kept for the re-run (staged, with its manifest)
     assert len(list(out.glob(".staging-s/*.done.json"))) == 1
@@ -166,8 +167,8 @@ def test_misaligned_attribute_file_through_the_cli_exits_non_zero_naming_it(tmp_
     _attr_corpus(root)
     write_jsonl_gz(root / "attributes" / "q" / "c.jsonl.gz", [{"id": "c0", "attributes": {}}])
     config = tmp_path / "mix.json"
-    config.write_text(json.dumps({"streams": _attr_streams(root, tmp_path / "out"), "shuffle": False}))
-    result = dolma("mix", "-c", str(config), "--debug")
+    config.write_text(json.dumps({"streams": _attr_streams(root, tmp_path / "out"), "shuffle_buffer": 1}))
+    result = dolma("mix", "-c", str(config), "--debug", "--strict")
     assert result.returncode != 0
     assert "attributes/q/c.jsonl.gz" in result.stderr and "fewer records" in result.stderr
     assert "Traceback" not in result.stderr
