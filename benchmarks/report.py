@@ -267,7 +267,7 @@ METHOD = """\
   (Dolma's document order is random). MinHash signatures of different libraries are not comparable
   bit for bit, so each is scored by its mean absolute error against the exact Jaccard similarity of
   400 document pairs (half near-duplicates).
-- Documented, deliberate differences from Dolma 1.2.1 (docs/reference: defects table) are listed
+- Documented, deliberate differences from Dolma 1.2.1 (each stage's page in `docs/` lists them) are listed
   separately and do not count as mismatches.
 """
 

@@ -226,8 +226,8 @@ def merge_previous(results: dict, stages: list[Stage], results_dir: Path) -> Non
     provenance = []
     for entry in earlier:
         kept = [s for s in entry["stages"] if s not in rerun]
-        if kept:
-            provenance.append({**entry, "stages": kept})
+        if kept:  # "this run" of the earlier file is that file, seen from now
+            provenance.append({**entry, "stages": kept, "file": name if entry.get("file") == "this run" else entry["file"]})
     provenance.append({"stages": sorted(rerun), "started_at": results["meta"]["started_at"],
                        "commit": results["meta"]["commit"], "wall_minutes": results["meta"].get("wall_minutes"),
                        "file": "this run"})

@@ -149,10 +149,19 @@ def _jsonl_texts(path: str, field: str = "text") -> list[str]:
     return texts
 
 
+def _set_name(key: str) -> str:
+    """Our name for `key`, ignoring `_` (`openbook_qa`, as olmo_eval's tasks spell it, is `openbookqa`)."""
+    known = [*_HF_SETS, *_REQUEST_SETS]
+    if key in known:
+        return key
+    matches = [name for name in known if name.replace("_", "") == key.replace("_", "")]
+    return matches[0] if len(matches) == 1 else key
+
+
 @functools.lru_cache(maxsize=32)
 def _load(name_or_path: str) -> tuple[str, ...]:
     root = _package_dir()
-    key = name_or_path.strip().lower().replace("-", "_")
+    key = _set_name(name_or_path.strip().lower().replace("-", "_"))
     if root is not None and key in _HF_SETS:
         return tuple(_unique(_hf_texts(root, key)))
     if root is not None and key in _REQUEST_SETS:

@@ -144,11 +144,22 @@ def build_tasks(names: list[str], tokenizer_path: Path, eos: int, pad: int, seq_
     known = set(list_tasks())
     out = {}
     for name in names:
-        if name not in known:
-            raise UserError(f"unknown eval task {name!r}; olmo_eval has e.g. {', '.join(DEFAULT_TASKS)}")
+        task = _task_name(name, known)
         with _limited_datasets(limit):
-            out[name] = build_task(name, tokenizer, model_ctx_len=seq_len)
+            out[name] = build_task(task, tokenizer, model_ctx_len=seq_len)
     return out
+
+
+def _task_name(name: str, known: set[str]) -> str:
+    """olmo_eval's name for `name`, ignoring `_`/`-` (`openbookqa` is its `openbook_qa`, as the
+    decontamination sets spell it)."""
+    if name in known:
+        return name
+    squashed = name.replace("_", "").replace("-", "").lower()
+    matches = [k for k in known if k.replace("_", "").replace("-", "").lower() == squashed]
+    if len(matches) == 1:
+        return matches[0]
+    raise UserError(f"unknown eval task {name!r}; olmo_eval has e.g. {', '.join(DEFAULT_TASKS)}")
 
 
 @torch.no_grad()

@@ -334,3 +334,19 @@ def test_contradictory_and_out_of_range_training_options_fail_up_front(tmp_path:
     cfg = build_config(TrainConfig, None, ["--shards", "x", "--no-resume", "--load-path", "run/step3", "--max-steps", "1"])
     with pytest.raises(ConfigError, match="--no-resume and --load-path contradict each other"):
         cfg.validate()
+
+
+def test_task_and_eval_set_names_ignore_underscores():
+    """olmo_eval's task is `openbook_qa`, our decontamination set `openbookqa`: either spelling works in both."""
+    from olmo_eval.tasks import list_tasks
+
+    from dolma_tools.evalsets import _set_name, available_eval_sets
+    from dolma_tools.train.evaluate import _task_name
+
+    known = set(list_tasks())
+    assert _task_name("openbookqa", known) == _task_name("openbook_qa", known) == "openbook_qa"
+    with pytest.raises(UserError, match="unknown eval task 'open_book'"):
+        _task_name("open_book", known)
+    assert "openbookqa" in available_eval_sets()
+    assert _set_name("openbook_qa") == _set_name("openbookqa") == "openbookqa"
+    assert _set_name("my_file") == "my_file"
