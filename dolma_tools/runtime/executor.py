@@ -45,6 +45,10 @@ def ensure_ray(cfg: RuntimeConfig) -> None:
     global _OWN_RAY, _EXIT_HOOK
     address = cfg.ray_address or os.environ.get("RAY_ADDRESS")
     use_ray_token_if_any()  # takes effect only if Ray is not imported yet (the CLI calls it first)
+    # Every task result the run needs is fetched, and its error reported as one line; the only
+    # ones never fetched belong to tasks cancelled after a fatal error, which Ray would otherwise
+    # print as "Unhandled error" tracebacks after our message.
+    os.environ.setdefault("RAY_IGNORE_UNHANDLED_ERRORS", "1")
     import ray
 
     if ray.is_initialized():
