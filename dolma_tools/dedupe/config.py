@@ -83,8 +83,9 @@ class BloomFilterConfig:
 
 @dataclass
 class CompressionConfig:
-    input: str | None = option(None, help="accepted for Dolma compatibility (inferred from names)")
-    output: str | None = option(None, help="accepted for Dolma compatibility (attributes follow the input)")
+    input: str | None = option(None, help="documents' compression: gz, zst or '' (default: from each file's name)")
+    output: str | None = option(None, help="attribute files are compressed like their documents; any other value "
+                                            "is an error (Dolma writes it under the documents' file name)")
 
 
 @dataclass

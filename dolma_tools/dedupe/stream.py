@@ -23,6 +23,7 @@ import numpy as np
 import orjson
 
 from dolma_tools.dedupe.bloom import BloomFilter
+from dolma_tools.dedupe.compression import attribute_codec, read_documents
 from dolma_tools.dedupe.config import DedupeConfig
 from dolma_tools.dedupe.exact import SpanPlan
 from dolma_tools.dedupe.shared import (
@@ -34,7 +35,7 @@ from dolma_tools.dedupe.shared import (
     open_shared,
     remove_stale_runs,
 )
-from dolma_tools.io.documents import BadLine, JsonlWriter, iter_documents
+from dolma_tools.io.documents import BadLine, JsonlWriter
 from dolma_tools.io.files import exists
 from dolma_tools.runtime import FileResult
 
@@ -110,13 +111,13 @@ class Spill:
                 os.remove(path)
 
 
-def _document_chunks(path: str, strict: bool, result: FileResult) -> Iterator[tuple[list, list]]:
+def _document_chunks(cfg: DedupeConfig, path: str, result: FileResult) -> Iterator[tuple[list, list]]:
     docs: list[dict | None] = []
     ids: list = []
     chars = 0
-    for _, record in iter_documents(path):
+    for _, record in read_documents(cfg, path):
         if isinstance(record, BadLine):
-            result.bad_line(record, strict)
+            result.bad_line(record, cfg.strict)
             docs.append(None)
             ids.append(None)
         else:
@@ -135,7 +136,7 @@ def analyse_chunks(cfg: DedupeConfig, path: str, result: FileResult, want_exact:
     from dolma_tools.dedupe.runner import plan_chunk
 
     line = 0
-    for index, (docs, ids) in enumerate(_document_chunks(path, cfg.strict, result)):
+    for index, (docs, ids) in enumerate(_document_chunks(cfg, path, result)):
         chunk = Chunk(index=index, ids=ids)
         result.documents += sum(doc is not None for doc in docs)
         chunk.exact, chunk.decontam = plan_chunk(cfg, want_exact, eval_filter, path, docs, line, result)
@@ -168,10 +169,12 @@ def render(chunk: Chunk, flags: np.ndarray | None, result: FileResult) -> bytes:
 class _FileWork:
     """Check (in the shared filter) and write the chunks of one file, in order."""
 
-    def __init__(self, spec: SharedSpec | None, seq: int, output: str | None, result: FileResult) -> None:
+    def __init__(self, spec: SharedSpec | None, seq: int, output: str | None, compression: str,
+                 result: FileResult) -> None:
         self.shared: SharedRun | None = open_shared(spec) if spec is not None else None
         self.seq = seq
         self.output = output
+        self.compression = compression
         self.result = result
         self.writer: JsonlWriter | None = None
         self.inserted = 0
@@ -190,7 +193,7 @@ class _FileWork:
             self.inserted += inserted
         if self.output is not None:
             if self.writer is None:
-                self.writer = JsonlWriter(self.output)
+                self.writer = JsonlWriter(self.output, compression=self.compression)
             self.writer.write(render(chunk, flags, self.result))
 
     def checked(self) -> None:
@@ -200,7 +203,7 @@ class _FileWork:
     def commit(self) -> None:
         if self.output is not None:
             if self.writer is None:  # an empty input file has an empty attribute file
-                self.writer = JsonlWriter(self.output)
+                self.writer = JsonlWriter(self.output, compression=self.compression)
             self.writer.commit()
         self.close()
 
@@ -219,7 +222,7 @@ def dedupe_file(cfg: DedupeConfig, spec: SharedSpec | None, seq: int, path: str,
                 eval_filter: BloomFilter | None) -> Outcome:
     """One file, streamed. `output` None: only insert the file's keys (a finished file the filter lacks)."""
     result = FileResult(path=path)
-    work = _FileWork(spec, seq, output, result)
+    work = _FileWork(spec, seq, output, attribute_codec(cfg, path), result)
     shared = work.shared
     spill = _spill(spec, seq) if shared is not None else None
     ready = shared is None or shared.turn_ready(seq)
@@ -266,13 +269,13 @@ def check_spilled(spec: SharedSpec, seq: int, outcome: Outcome) -> int:
     return inserted
 
 
-def write_spilled(spec: SharedSpec, seq: int, output: str | None, outcome: Outcome) -> Outcome:
+def write_spilled(spec: SharedSpec, seq: int, output: str | None, compression: str, outcome: Outcome) -> Outcome:
     """A worker's part for a checked deferred file: its attributes from the spill and the journal."""
     flags = open_shared(spec).read_journal(seq)
     spill = _spill(spec, seq, outcome.deferred)
     if not os.path.exists(spill.path) and (output is None or exists(output)):
         return Outcome(result=outcome.result, inserted=outcome.inserted)  # an earlier attempt got this far
-    writer = JsonlWriter(output) if output is not None else None
+    writer = JsonlWriter(output, compression=compression) if output is not None else None
     try:
         if writer is not None:
             for chunk in spill.drain(with_keys=False):
@@ -374,7 +377,7 @@ def _schedule(executor, cfg: DedupeConfig, spec: SharedSpec | None, seq: dict[st
         while executor.pending() < executor.slots and (to_write or queue):
             if to_write:
                 p, outcome = to_write.pop(0)
-                executor.submit(p, write_spilled, spec, seq[p], outputs[p], outcome)
+                executor.submit(p, write_spilled, spec, seq[p], outputs[p], attribute_codec(cfg, p), outcome)
             else:
                 p = queue.pop()
                 executor.submit(p, dedupe_file, cfg, spec if p in seq else None, seq.get(p, 0), p, outputs[p],

@@ -128,7 +128,7 @@ def test_a_file_ahead_of_its_turn_spills_and_is_finished_later(tmp_path: Path, m
         assert first.deferred is None and spec.states().tolist() == [CHECKED, DEFERRED]
         deferred.inserted = stream.check_spilled(spec, 1, deferred)  # the driver, once file 0 is checked
         assert spec.states().tolist() == [CHECKED, CHECKED] and not out[1].exists()
-        second = stream.write_spilled(spec, 1, str(out[1]), deferred)  # a worker
+        second = stream.write_spilled(spec, 1, str(out[1]), "gz", deferred)  # a worker
         assert second.inserted == deferred.inserted > 0
         assert second.result.documents == 60 and second.result.counters["duplicate_spans"] > 0
         assert [_attrs(p) for p in out] == [_attrs(p) for p in ref]
@@ -207,10 +207,12 @@ def test_stale_run_directories_are_removed(tmp_path: Path) -> None:
 
 
 def test_memory_holds_one_chunk_not_the_file(tmp_path: Path, monkeypatch) -> None:
-    """Peak Python/NumPy allocations do not grow with the file (4x the documents)."""
+    """Peak Python/NumPy allocations do not grow with the file (4x the documents). Both files are
+    larger than the reader's 1 MiB block, and a first small run does the one-time set-up (imports,
+    caches), which would otherwise inflate the first peak and hide growth."""
     monkeypatch.setattr(stream, "CHUNK_DOCUMENTS", 100)
     peaks = []
-    for n in (500, 2000):
+    for n in (100, 1500, 6000):
         root = tmp_path / str(n)
         (root / "documents").mkdir(parents=True)
         with open(root / "documents" / "a.jsonl", "w") as fh:  # plain: the reader holds 1 MB of it at a time
@@ -223,7 +225,7 @@ def test_memory_holds_one_chunk_not_the_file(tmp_path: Path, monkeypatch) -> Non
         run_dedupe(cfg, progress=False)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    assert peaks[1] < peaks[0] * 1.3, peaks
+    assert peaks[2] < peaks[1] * 1.3, peaks
 
 
 def test_bad_lines_through_forked_workers(tmp_path: Path, monkeypatch) -> None:
