@@ -17,6 +17,7 @@ import numpy as np
 import regex
 
 from dolma_tools.taggers.base import Document, Tagger, TagResult, register
+from dolma_tools.text import paragraphs
 
 # ---------------------------------------------------------------- C4
 
@@ -305,3 +306,20 @@ def fineweb_attributes(text: str) -> TagResult:
 class FineWebV1(Tagger):
     def tag(self, doc: Document) -> TagResult:
         return fineweb_attributes(doc.text)
+
+
+# Dolma's not_alphanum_paragraph_v1: a paragraph with no ASCII letter or digit that is made only of
+# punctuation/symbols ([[:punct:]]), whitespace and emoji from a few blocks. Written as one
+# repeated class: the same set of paragraphs as Dolma's alternation, without its backtracking.
+_ASCII_ALPHANUM = re.compile(r"[a-zA-Z0-9]")
+_ONLY_PUNCT_SPACE_EMOJI = regex.compile(
+    "^[[:punct:]\\s\U0001f300-\U0001f64f\U0001f680-\U0001f6ff\u2600-\u26ff\u2700-\u27bf]+$")
+
+
+@register("not_alphanum_paragraph_v1", "`all_punct` (1) on paragraphs of only punctuation, whitespace and "
+                                       "emoji; one whole-document 0 when there are none")
+class NotAlphanumParagraph(Tagger):
+    def tag(self, doc: Document) -> TagResult:
+        spans = [(p.start, p.end, 1.0) for p in paragraphs(doc.text)
+                 if not _ASCII_ALPHANUM.search(p.text) and _ONLY_PUNCT_SPACE_EMOJI.search(p.text)]
+        return {"all_punct": spans or [(0, len(doc.text), 0.0)]}
