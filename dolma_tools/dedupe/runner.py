@@ -20,6 +20,7 @@ already in it is never re-inserted, so re-running a finished dedupe changes noth
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import sys
@@ -30,6 +31,7 @@ from typing import Any
 import numpy as np
 import orjson
 
+from dolma_tools.config import RuntimeConfig, to_dict
 from dolma_tools.dedupe.bloom import BloomFilter, SegmentHost, choose_size, describe, split_by_segment
 from dolma_tools.dedupe.compression import attribute_codec, check_compression, codec, read_documents
 from dolma_tools.dedupe.config import DedupeConfig
@@ -40,6 +42,7 @@ from dolma_tools.io.files import exists, is_remote, remove_stale_temporaries
 from dolma_tools.io.paths import attribute_path, expand_globs
 from dolma_tools.runtime import FileResult, RunSummary
 from dolma_tools.runtime.executor import finish
+from dolma_tools.runtime.journal import SettingsJournal
 from dolma_tools.runtime.locks import check_writable, destination_lock
 
 log = logging.getLogger("dolma_tools")
@@ -457,10 +460,15 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
         inputs = [p for p in inputs if xxhash.xxh3_64_intdigest(p.encode()) % d.num_partitions == d.partition_index]
     name = attribute_set_name(cfg)
     outputs = {p: attribute_path(p, name, d.document_dir) for p in inputs}
-    done = {p: (not cfg.ignore_existing) and exists(outputs[p]) for p in inputs}
     summary = RunSummary(stage="dedupe")
     summary_path = outputs[inputs[0]].split(f"/attributes/{name}/")[0] + f"/attributes/{name}/.summary-dedupe.json" \
         if f"/attributes/{name}/" in outputs[inputs[0]] else None
+    journal = SettingsJournal(summary_path.rsplit("/", 1)[0], "dedupe", _output_settings(cfg)) if summary_path else None
+    done = {p: (not cfg.ignore_existing) and exists(outputs[p]) and (journal is None or journal.written_with_current(p))
+            for p in inputs}
+    if journal is not None and journal.staleness_note():
+        print(journal.staleness_note(), file=sys.stderr)
+    summary = _JournalledSummary(summary, journal)
 
     bf = open_filter(cfg) if _wants_exact(cfg) else None
     read_only = cfg.bloom_filter.read_only
@@ -494,10 +502,10 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
         needs_map = []
     for p in inputs:
         if done[p] and p not in needs_map:
-            summary.add(FileResult(path=p, skipped_existing=True))
+            summary.add_done(p)
     if not needs_map:
         _finish(summary, started, summary_path, progress)
-        return summary
+        return summary.summary
 
     bands = rows = 0
     if d.minhash is not None:
@@ -519,7 +527,7 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
         if single_machine(cfg):
             _run_streaming(cfg, inputs, done, exact_action, outputs, bf, in_filter, eval_filter, summary)
             _finish(summary, started, summary_path, progress)
-            return summary
+            return summary.summary
 
     tasks = _Tasks(cfg)
     host = FilterHost(bf, use_actors=tasks.ray) if bf is not None else None
@@ -562,7 +570,7 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
 
     for p in order:
         if done[p]:
-            summary.add(FileResult(path=p, skipped_existing=True))
+            summary.add_done(p)
             continue
         if p not in writes:
             writes[p] = tasks.submit(write_file, cfg, outputs[p], pending[p][1], flags.get(p), minhash_rows.get(p))
@@ -570,7 +578,7 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
         if p in writes:
             summary.add(tasks.get(writes[p]))
     _finish(summary, started, summary_path, progress)
-    return summary
+    return summary.summary
 
 
 def _run_streaming(cfg: DedupeConfig, inputs: list[str], done: dict[str, bool], exact_action: dict[str, Any],
@@ -587,7 +595,10 @@ def _run_streaming(cfg: DedupeConfig, inputs: list[str], done: dict[str, bool], 
     results, inserted = run_streaming(cfg, todo, {p: None if done[p] else outputs[p] for p in todo}, checked,
                                       bf, eval_filter, in_process)
     for p, result in zip(todo, results):  # finished files outside `todo` are counted already
-        summary.add(FileResult(path=p, skipped_existing=True) if done[p] else result)
+        if done[p]:
+            summary.add_done(p)
+        else:
+            summary.add(result)
     if bf is not None and not cfg.bloom_filter.read_only:
         bf.meta["keys_inserted"] = int(bf.meta.get("keys_inserted", 0)) + inserted
         bf.meta["inserted_files"] = sorted(in_filter | set(checked))
@@ -640,7 +651,46 @@ def _cluster(cfg: DedupeConfig, order: list[str], parts: dict[str, tuple], summa
     return out
 
 
-def _finish(summary: RunSummary, started: float, summary_path: str | None, progress: bool) -> None:
+def _output_settings(cfg: DedupeConfig) -> dict:
+    """What decides the attribute files' content: the dedupe, filter and compression settings (not
+    the document list: adding files to a deduplicated set with the same filter is the usual way to
+    grow it)."""
+    settings = {key: value for key, value in to_dict(cfg).items()
+                if key not in {f.name for f in dataclasses.fields(RuntimeConfig)} | {"documents"}}
+    settings.get("bloom_filter", {}).pop("read_only", None)  # checking against a filter, or also filling it
+    return settings
+
+
+class _JournalledSummary:
+    """The run summary, with each file's result also kept in the output root's settings journal
+    (a file done by an earlier run brings the counts that run recorded)."""
+
+    def __init__(self, summary: RunSummary, journal: SettingsJournal | None) -> None:
+        self.summary, self.journal = summary, journal
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.summary, name)
+
+    def add(self, result: FileResult) -> None:
+        self.summary.add(result)
+        if self.journal is not None:
+            self.journal.record(result.path, result)
+
+    def add_done(self, path: str) -> None:
+        if self.journal is None:
+            self.summary.add(FileResult(path=path, skipped_existing=True))
+            return
+        self.summary.add(self.journal.recorded_result(path))
+        if self.journal.legacy:
+            self.journal.record(path)  # outputs from before journals: adopted as they were
+
+
+def _finish(summary: RunSummary | _JournalledSummary, started: float, summary_path: str | None,
+            progress: bool) -> None:
+    if isinstance(summary, _JournalledSummary):
+        if summary.journal is not None:
+            summary.journal.write()
+        summary = summary.summary
     summary.seconds = time.perf_counter() - started
     finish(summary, summary_path, progress)
     if progress and "minhash" in summary.extra and "clusters" in summary.extra["minhash"]:
