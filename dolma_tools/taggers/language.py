@@ -64,7 +64,10 @@ def load_fasttext(path: str):
             raise UserError(f"fastText model not found: {path}")
         from fasttext.FastText import _FastText  # the class `load_model` wraps, without its stderr warning
 
-        model = _MODELS[path] = _FastText(model_path=local)
+        try:
+            model = _MODELS[path] = _FastText(model_path=local)
+        except ValueError as exc:  # fastText's own words: "<path> has wrong file format!"
+            raise UserError(f"{path} is not a fastText model ({exc})") from None
     return model
 
 

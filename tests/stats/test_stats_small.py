@@ -259,3 +259,12 @@ def test_malformed_attribute_lines_are_counted_or_fatal_with_strict(corpus: Path
     cfg.language.enable = False
     with pytest.raises(DataError, match="a.jsonl.gz:5: malformed JSON"):  # the first bad line: a's document
         run_stats(cfg, progress=False)
+
+
+def test_a_file_that_is_not_a_fasttext_model_is_a_one_line_error(tmp_path: Path):
+    from dolma_tools.stats.collectors import language_model
+
+    bogus = tmp_path / "lid.bin"
+    bogus.write_text("not a model")
+    with pytest.raises(UserError, match=rf"^{bogus} is not a fastText model \({bogus} has wrong file format!\)$"):
+        language_model(str(bogus))
