@@ -147,7 +147,8 @@ def run_stats(cfg: StatsConfig, progress: bool = True) -> dict:
     if local:
         _prepare_fork(cfg)
     summary = run_files("stats", inputs, process, cfg, is_done=is_done, summary_path=summary_path,
-                        progress=progress, while_mapping=_preload_matplotlib if local and cfg.html else None)
+                        progress=progress, while_mapping=_preload_matplotlib if local and cfg.html else None,
+                        output_root=cfg.output)  # checked writable and locked before any work
     mapped = time.perf_counter()
     partial = reduce_partials([partial_path(cfg, doc) for doc in inputs], cfg, local=local)
     seconds = time.perf_counter() - started
