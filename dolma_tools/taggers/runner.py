@@ -187,7 +187,16 @@ def run_tag(cfg: TagConfig, progress: bool = True) -> RunSummary:
         return run_files("tag", inputs, functools.partial(tag_file, cfg, destinations), cfg,
                          is_done=lambda doc: all(exists(p) for p in outputs(doc)),
                          summary_path=summary_path, progress=progress,
-                         output_root=summary_path.rsplit("/", 1)[0])
+                         output_root=summary_path.rsplit("/", 1)[0], settings=_output_settings(plan, cfg))
+
+
+def _output_settings(plan: OutputPlan, cfg: TagConfig) -> dict:
+    """What decides the attribute files' content: the taggers of each attribute set (names,
+    options, key names) and the modules that define them. A rerun with other settings redoes
+    files instead of keeping outputs the new settings would not write."""
+    return {"taggers": {group: [[spec.name, [list(kv) for kv in spec.options], spec.key_name] for spec in specs]
+                        for group, specs in plan.groups},
+            "tagger_modules": list(cfg.tagger_modules)}
 
 
 def _attribute_root(example_output: str, group: str, destinations: Destinations | None) -> str:
