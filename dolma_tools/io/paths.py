@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob as _glob
 import os
 import re
-from typing import Iterable, Sequence
+from typing import Sequence
 
 from dolma_tools.errors import UserError
 from dolma_tools.io.files import TMP_MARKER, is_remote, local_path
@@ -96,17 +96,3 @@ def attribute_path(document_path: str, attribute_name: str, document_dir: str = 
     base, relative = split
     root = f"{base}/attributes" if base or document_path.startswith("/") else "attributes"
     return f"{root}/{attribute_name}/{attribute_file_name(relative)}"
-
-
-def common_prefix(paths: Iterable[str]) -> str:
-    paths = list(paths)
-    if not paths:
-        return ""
-    prefix = os.path.commonprefix(paths)
-    return prefix if prefix.endswith("/") else prefix.rsplit("/", 1)[0] + "/" if "/" in prefix else ""
-
-
-def destination_path(document_path: str, destination: str, name: str, prefix: str) -> str:
-    """With an explicit destination: `<destination>/<name>/<path relative to the inputs' prefix>`."""
-    relative = document_path[len(prefix):] if prefix and document_path.startswith(prefix) else os.path.basename(document_path)
-    return f"{destination.rstrip('/')}/{name}/{attribute_file_name(relative)}"
