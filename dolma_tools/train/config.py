@@ -35,7 +35,8 @@ class TrainConfig:
     save_every: int = option(1000, help="checkpoint every N steps (0: only at the end)", minimum=0)
     keep_checkpoints: int = option(3, help="keep the last K checkpoints", minimum=1)
     load_path: str | None = option(None, help="resume from this checkpoint (default: the latest in save_folder)")
-    no_resume: bool = option(False, help="start fresh even when save_folder has checkpoints")
+    no_resume: bool = option(False, help="do not resume from save_folder's latest checkpoint (an explicit "
+                                         "--load-path is still loaded)")
     eval_every: int = option(0, help="evaluate every N steps (0: never in the loop)", minimum=0)
     eval_shards: list[str] = option([], help="held-out token shards for validation loss and bits-per-byte")
     eval_batches: int = option(8, help="batches of global_batch_size instances from eval_shards per evaluation", minimum=1)
@@ -56,8 +57,6 @@ class TrainConfig:
             raise ConfigError("set --max-steps or --max-tokens")
         if self.seq_len < 2:
             raise ConfigError("config key `seq_len`: must be at least 2")
-        if self.no_resume and self.load_path:
-            raise ConfigError("--no-resume and --load-path contradict each other: drop one")
         if self.global_batch_size % (self.micro_batch_size * world_size):
             raise ConfigError(
                 f"global_batch_size {self.global_batch_size} must be a multiple of micro_batch_size × ranks "
