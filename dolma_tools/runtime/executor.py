@@ -362,21 +362,36 @@ def _run_in_process(todo: Sequence[str], process: ProcessFn, fold: _Fold, retrie
 
 
 def _with_retries(process: ProcessFn, path: str, retries: int, debug: bool) -> FileResult | str:
-    """The file's result, or why it failed for good."""
+    """The file's result, or why it failed for good. Transient errors (storage or network) are
+    retried `retries` times, with a pause that grows, as Ray retries them."""
     for attempt in range(retries + 1):
         try:
             return _timed(process, path)
         except (DataError, UserError, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001 - a failed file
+            transient = isinstance(exc, _transient_errors())
+            if transient and attempt < retries:
+                log.warning("%s: %s: %s; retrying (%d of %d)", path, type(exc).__name__, exc, attempt + 1, retries)
+                time.sleep(min(2.0 ** attempt, 30.0))
+                continue
             if debug:
                 raise
-            if not isinstance(exc, _TRANSIENT) or attempt == retries:
-                return f"{type(exc).__name__}: {exc}"
+            return f"{type(exc).__name__}: {exc}"
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-_TRANSIENT = (RetryableError, ConnectionError, TimeoutError)  # retried, as Ray's retry_exceptions
+@functools.lru_cache(maxsize=1)
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    """Errors worth another try of the whole file: ours, the network's, and botocore's connection
+    errors (an S3 endpoint down for longer than the client's own retries), which are not builtins."""
+    errors: tuple[type[BaseException], ...] = (RetryableError, ConnectionError, TimeoutError)
+    try:
+        from botocore.exceptions import ConnectionError as BotoConnectionError
+    except ImportError:  # pragma: no cover - botocore comes with the s3 support
+        return errors
+    return (*errors, BotoConnectionError)
+
 
 
 _FORKED: dict[str, ProcessFn] = {}  # the process function, inherited by forked workers (never pickled)
@@ -455,7 +470,7 @@ def _run_on_ray(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, fol
 
     ensure_ray(cfg)
     task = ray.remote(num_cpus=1, max_retries=cfg.retries,
-                      retry_exceptions=list(_TRANSIENT))(_timed).options(
+                      retry_exceptions=list(_transient_errors()))(_timed).options(
                           runtime_env=worker_runtime_env())
     process_ref = ray.put(process)
     pending = {task.remote(process_ref, path): path for path in todo}

@@ -143,3 +143,24 @@ def test_an_address_where_nothing_listens_is_a_prompt_one_line_error():
     with pytest.raises(UserError, match=rf"^cannot connect to the Ray cluster at 127.0.0.1:{port}: nothing answers"):
         _connect(f"127.0.0.1:{port}", {})
     assert time.monotonic() - start < 10
+
+
+def storage_blip_once(seen: list, path: str) -> FileResult:
+    from botocore.exceptions import EndpointConnectionError
+
+    seen.append(path)
+    if len(seen) == 1:
+        raise EndpointConnectionError(endpoint_url="http://127.0.0.1:1/bucket/key")
+    return count_lines(path)
+
+
+def test_an_s3_endpoint_down_longer_than_the_clients_retries_is_retried_per_file(tmp_path: Path):
+    """botocore's connection errors are not builtins: they are transient all the same, in
+    process (--debug included) as on Ray."""
+    import functools
+
+    inputs = make_inputs(tmp_path, 1)
+    for cfg in (RuntimeConfig(retries=1), RuntimeConfig(retries=1, debug=True)):
+        seen: list[str] = []
+        summary = run_files("count", inputs, functools.partial(storage_blip_once, seen), cfg, progress=False)
+        assert summary.files == 1 and summary.files_failed == 0 and summary.documents == 1 and len(seen) == 2
