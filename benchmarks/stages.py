@@ -341,4 +341,5 @@ def get_stages(names: list[str] | None) -> list[Stage]:
     unknown = [n for n in names if n not in by_name]
     if unknown:
         raise SystemExit(f"unknown stage(s): {', '.join(unknown)}; choose from {', '.join(by_name)}")
-    return [by_name[n] for n in names]
+    # pipeline order whatever order they were named in: mix reads what tag and dedupe wrote
+    return [stage for stage in ALL_STAGES if stage.name in set(names)]
