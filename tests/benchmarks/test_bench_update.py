@@ -46,3 +46,7 @@ def test_update_on_another_corpus_merges_nothing(tmp_path):
     merge_previous(now, get_stages(["tokens"]), tmp_path)
     assert [r["stage"] for r in now["runs"]] == ["tokens"] and "provenance" not in now
     assert "no earlier run on 100MB-s17" in now["notes"][0]
+
+
+def test_stages_run_in_pipeline_order_whatever_order_they_are_named():
+    assert [s.name for s in get_stages(["mix", "dedupe", "tag"])] == ["tag", "dedupe", "mix"]
