@@ -466,8 +466,8 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
     journal = SettingsJournal(summary_path.rsplit("/", 1)[0], "dedupe", _output_settings(cfg)) if summary_path else None
     done = {p: (not cfg.ignore_existing) and exists(outputs[p]) and (journal is None or journal.written_with_current(p))
             for p in inputs}
-    if journal is not None and journal.staleness_note():
-        print(journal.staleness_note(), file=sys.stderr)
+    if journal is not None:
+        journal.report_stale()
     summary = _JournalledSummary(summary, journal)
 
     bf = open_filter(cfg) if _wants_exact(cfg) else None
@@ -677,12 +677,7 @@ class _JournalledSummary:
             self.journal.record(result.path, result)
 
     def add_done(self, path: str) -> None:
-        if self.journal is None:
-            self.summary.add(FileResult(path=path, skipped_existing=True))
-            return
-        self.summary.add(self.journal.recorded_result(path))
-        if self.journal.legacy:
-            self.journal.record(path)  # outputs from before journals: adopted as they were
+        self.summary.add(self.journal.done_result(path) if self.journal else FileResult(path=path, skipped_existing=True))
 
 
 def _finish(summary: RunSummary | _JournalledSummary, started: float, summary_path: str | None,

@@ -286,14 +286,11 @@ def _run_files(stage: str, inputs: Sequence[str], process: ProcessFn, cfg: Runti
     for path in inputs:
         if (is_done is not None and not cfg.ignore_existing and is_done(path)
                 and (journal is None or journal.written_with_current(path))):
-            summary.add(journal.recorded_result(path) if journal else FileResult(path=path, skipped_existing=True))
-            if journal is not None and journal.legacy:
-                journal.record(path)  # outputs from before journals: adopted as they were
+            summary.add(journal.done_result(path) if journal else FileResult(path=path, skipped_existing=True))
         else:
             todo.append(path)
-    note = journal.staleness_note() if journal is not None else None
-    if note:
-        print(note, file=sys.stderr)
+    if journal is not None:
+        journal.report_stale()
     fold = _Fold(summary, _Progress(stage, len(todo), progress), journal)
     start = time.perf_counter()
     try:

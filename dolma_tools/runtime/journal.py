@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 import time
 from typing import Any, Mapping
 
@@ -94,13 +95,22 @@ class SettingsJournal:
         return (f"{self.stage}: {len(self.stale)} file(s) have outputs written with other settings "
                 f"({change}); they are redone")
 
-    def recorded_result(self, key: str) -> FileResult:
-        """An input done by an earlier run, with the counts that run recorded (none for outputs
-        from before journals)."""
+    def done_result(self, key: str) -> FileResult:
+        """An input done by an earlier run, with the counts that run recorded. Outputs from before
+        journals (none recorded) are adopted into this journal as they are."""
         counts = self.files.get(_key(key), {}).get("result") or {}
-        return FileResult(path=key, skipped_existing=True, documents=counts.get("documents", 0),
-                          skipped=counts.get("skipped", 0), errors=list(counts.get("errors", [])),
-                          counters=dict(counts.get("counters", {})))
+        result = FileResult(path=key, skipped_existing=True, documents=counts.get("documents", 0),
+                            skipped=counts.get("skipped", 0), errors=list(counts.get("errors", [])),
+                            counters=dict(counts.get("counters", {})))
+        if self.legacy:
+            self.record(key)
+        return result
+
+    def report_stale(self) -> None:
+        """Tell the user, once, that files are redone because the settings changed."""
+        note = self.staleness_note()
+        if note:
+            print(note, file=sys.stderr)
 
     def record(self, key: str, result: FileResult | None = None, *, flush: bool = False) -> None:
         """Input `key`'s outputs were written with the current settings; keep its counts."""
