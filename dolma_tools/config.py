@@ -68,6 +68,11 @@ class RuntimeConfig:
     dryrun: bool = option(False, help="print the resolved config and stop")
     work_dir: WorkDirConfig = option(default_factory=WorkDirConfig)
 
+    @classmethod
+    def option_names(cls) -> set[str]:
+        """The runtime options: how a stage runs, never what its outputs hold."""
+        return {f.name for f in fields(RuntimeConfig)}
+
     def local_pool(self) -> bool:
         """Run on worker processes forked from this one (`--executor local`) instead of Ray?"""
         import multiprocessing

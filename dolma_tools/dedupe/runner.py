@@ -20,7 +20,6 @@ already in it is never re-inserted, so re-running a finished dedupe changes noth
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import sys
@@ -656,7 +655,7 @@ def _output_settings(cfg: DedupeConfig) -> dict:
     the document list: adding files to a deduplicated set with the same filter is the usual way to
     grow it)."""
     settings = {key: value for key, value in to_dict(cfg).items()
-                if key not in {f.name for f in dataclasses.fields(RuntimeConfig)} | {"documents"}}
+                if key not in RuntimeConfig.option_names() | {"documents"}}
     settings.get("bloom_filter", {}).pop("read_only", None)  # checking against a filter, or also filling it
     return settings
 

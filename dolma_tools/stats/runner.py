@@ -22,7 +22,7 @@ import time
 
 import orjson
 
-from dolma_tools.config import to_dict
+from dolma_tools.config import RuntimeConfig, to_dict
 from dolma_tools.errors import UserError
 from dolma_tools.io.documents import iter_json_records, iter_raw_lines, parse_line
 from dolma_tools.io.files import AtomicWriter, exists, is_remote, local_path
@@ -43,9 +43,9 @@ from dolma_tools.stats.config import StatsConfig
 from dolma_tools.stats.merge import load_partial, merge_all, merge_partial_files, save_partial
 from dolma_tools.stats.report import build_report, render_html
 
-# options that change a partial's content (others, e.g. processes, do not)
-_RUNTIME_KEYS = {"processes", "ray_address", "ignore_existing", "strict", "retries", "debug", "dryrun",
-                 "work_dir", "documents", "output", "html", "keep_partials", "bins", "total", "seed", "top_k"}
+# options that do not change a partial's content: the runtime's, and the report's own
+_RUNTIME_KEYS = RuntimeConfig.option_names() | {"documents", "output", "html", "keep_partials", "bins", "total",
+                                                "seed", "top_k"}
 
 
 def partial_path(cfg: StatsConfig, document: str) -> str:
