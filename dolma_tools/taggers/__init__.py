@@ -23,6 +23,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "dolma_tools.taggers.sampling",
     "dolma_tools.taggers.quality",
     "dolma_tools.taggers.repetitions",
+    "dolma_tools.taggers.tokens",
     "dolma_tools.taggers.language",
     "dolma_tools.taggers.pii",
     "dolma_tools.taggers.content",
