@@ -4,7 +4,8 @@ Exact dedupe and decontamination without MinHash, on one machine, stream instead
 reads, checks (in a filter shared through memory) and writes its file chunk by chunk
 (`stream.py`, `shared.py`). What follows is the plan for MinHash and for multi-node clusters.
 
-1. **Map**, one task per file: parse documents once; build the exact-dedupe plan (keys hashed with
+1. **Map**, one task per file (a Ray task, or a call on worker processes forked from the driver
+   with `--executor local`): parse documents once; build the exact-dedupe plan (keys hashed with
    xxh3), MinHash signatures and band keys, and decontamination spans.
 2. **Reduce**. Exact: the file's keys are checked/inserted in the Bloom filter, in (file, line)
    order when `dedupe.deterministic` (default), else as files finish. The filter lives in the
@@ -25,7 +26,7 @@ import os
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import orjson
@@ -367,35 +368,59 @@ def open_filter(cfg: DedupeConfig) -> BloomFilter:
 # The stage
 
 
-class _Tasks:
-    """Runs functions in-process (`--debug`) or as Ray tasks with the same code."""
+class _InProcessTasks:
+    """Runs each function at once, in this process (`--debug`, or one worker without Ray)."""
+
+    concurrent = False  # results come in submission order
+    actors = False
+
+    def submit(self, fn: Callable, *args: Any, num_returns: int = 1, label: str = "") -> Any:
+        return fn(*args)
+
+    def put(self, value: Any) -> Any:
+        return value
+
+    def get(self, ref: Any) -> Any:
+        return ref
+
+    def wait_one(self, refs: list) -> Any:
+        return refs[0]
+
+    def close(self, failed: bool = False) -> None:
+        pass
+
+
+class _RayTasks:
+    """Ray tasks: an embedded Ray, or the cluster at --ray_address."""
+
+    concurrent = True
+    actors = True  # the Bloom filter's partitions can be actors
 
     def __init__(self, cfg: DedupeConfig) -> None:
-        self.ray = not cfg.debug
-        if self.ray:
-            import ray
+        import ray
 
-            from dolma_tools.runtime import ensure_ray
+        from dolma_tools.runtime import ensure_ray
 
-            ensure_ray(cfg)
-            self._ray = ray
-            self._remote: dict[Any, Any] = {}
+        ensure_ray(cfg)
+        self._ray = ray
+        self._retries = max(cfg.retries, 0)
+        self._remote: dict[Any, Any] = {}
 
-    def submit(self, fn, *args, num_returns: int = 1):
-        if not self.ray:
-            return fn(*args)
+    def submit(self, fn: Callable, *args: Any, num_returns: int = 1, label: str = "") -> Any:
         remote = self._remote.get((fn, num_returns))
         if remote is None:
-            remote = self._ray.remote(num_cpus=1, max_retries=2, num_returns=num_returns)(fn)
+            # workers on a cluster need the driver's storage settings (S3 endpoint, credentials)
+            from dolma_tools.runtime.executor import worker_runtime_env
+
+            remote = self._ray.remote(num_cpus=1, max_retries=self._retries, num_returns=num_returns)(fn)
+            remote = remote.options(runtime_env=worker_runtime_env())
             self._remote[(fn, num_returns)] = remote
         return remote.remote(*args)
 
-    def put(self, value):
-        return self._ray.put(value) if self.ray else value
+    def put(self, value: Any) -> Any:
+        return self._ray.put(value)
 
-    def get(self, ref):
-        if not self.ray:
-            return ref
+    def get(self, ref: Any) -> Any:
         try:
             return self._ray.get(ref)
         except self._ray.exceptions.RayTaskError as exc:
@@ -404,11 +429,69 @@ class _Tasks:
                 raise cause from None
             raise
 
-    def wait_one(self, refs: list):
-        if not self.ray:
-            return refs[0]
+    def wait_one(self, refs: list) -> Any:
         ready, _ = self._ray.wait(refs, num_returns=1)
         return ready[0]
+
+    def close(self, failed: bool = False) -> None:
+        pass  # the embedded Ray stays up for the process (`ensure_ray`): later stages reuse it
+
+
+@dataclass(frozen=True)
+class _LocalRef:
+    """One return value of a task on the fork pool (`index` None: the only one)."""
+
+    task: Any
+    index: int | None = None
+
+
+class _LocalTasks:
+    """`--executor local`: tasks on worker processes forked from this one (`pool.ForkPool`), no
+    Ray. A call's exception reaches `get` as it was raised, as `_RayTasks.get` unwraps Ray's;
+    a task whose worker died runs again, up to `retries` times, as Ray's `max_retries`."""
+
+    concurrent = True
+    actors = False  # the Bloom filter stays in the driver
+
+    def __init__(self, workers: int, retries: int) -> None:
+        from dolma_tools.dedupe.pool import ForkPool
+
+        self._pool = ForkPool(workers, retries)
+
+    def submit(self, fn: Callable, *args: Any, num_returns: int = 1, label: str = "") -> Any:
+        # a task's result handed to another task goes through the driver (Ray's object store
+        # hands it over directly): it is the analysis of one file, pickled once more
+        args = tuple(self.get(a) if isinstance(a, _LocalRef) else a for a in args)
+        task = self._pool.submit(fn, *args, label=label or getattr(fn, "__name__", "a task"))
+        if num_returns == 1:
+            return _LocalRef(task)
+        return tuple(_LocalRef(task, i) for i in range(num_returns))
+
+    def put(self, value: Any) -> Any:
+        return self._pool.put(value)
+
+    def get(self, ref: _LocalRef) -> Any:
+        value = self._pool.result(ref.task)
+        return value if ref.index is None else value[ref.index]
+
+    def wait_one(self, refs: list[_LocalRef]) -> _LocalRef:
+        task = self._pool.first_done(ref.task for ref in refs)
+        return next(ref for ref in refs if ref.task is task)
+
+    def close(self, failed: bool = False) -> None:
+        self._pool.close(terminate=failed)
+
+
+def _tasks_for(cfg: DedupeConfig, files: int) -> _InProcessTasks | _RayTasks | _LocalTasks:
+    """Where the map and write tasks run: in this process with `--debug`; on a fork pool with
+    `--executor local` (in this process when it would have one worker: `--processes 1` or one
+    file, as `run_files` does); else on Ray."""
+    if cfg.debug:
+        return _InProcessTasks()
+    if cfg.local_pool():
+        workers = min(cfg.processes or os.cpu_count() or 1, files)
+        return _LocalTasks(workers, cfg.retries) if workers > 1 else _InProcessTasks()
+    return _RayTasks(cfg)
 
 
 def _split_analysis(analysis: FileAnalysis) -> tuple[np.ndarray | None, tuple]:
@@ -528,12 +611,31 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
             _finish(summary, started, summary_path, progress)
             return summary.summary
 
-    tasks = _Tasks(cfg)
-    host = FilterHost(bf, use_actors=tasks.ray) if bf is not None else None
+    tasks = _tasks_for(cfg, len(needs_map))
+    try:
+        _map_reduce(cfg, tasks, needs_map, done, exact_action, outputs, bf, in_filter, eval_filter, bands, rows,
+                    summary)
+    except BaseException:
+        tasks.close(failed=True)
+        raise
+    tasks.close()
+    _finish(summary, started, summary_path, progress)
+    return summary.summary
+
+
+def _map_reduce(cfg: DedupeConfig, tasks: _InProcessTasks | _RayTasks | _LocalTasks, needs_map: list[str],
+                done: dict[str, bool], exact_action: dict[str, Any], outputs: dict[str, str],
+                bf: BloomFilter | None, in_filter: set[str], eval_filter: Any, bands: int, rows: int,
+                summary: _JournalledSummary) -> None:
+    """Map every file in `needs_map`, reduce (filter, clusters), write the files not `done`."""
+    d = cfg.dedupe
+    read_only = cfg.bloom_filter.read_only
+    host = FilterHost(bf, use_actors=tasks.actors) if bf is not None else None
     ef = tasks.put(eval_filter) if eval_filter is not None else None
 
     def analyze(path):
-        return tasks.submit(_analyze_split, cfg, exact_action[path] is not None, bands, rows, ef, path, num_returns=2)
+        return tasks.submit(_analyze_split, cfg, exact_action[path] is not None, bands, rows, ef, path,
+                            num_returns=2, label=path)
 
     pending = {p: analyze(p) for p in needs_map}
     driver_parts: dict[str, tuple] = {}
@@ -542,7 +644,7 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
     remaining = list(needs_map)
     writes: dict[str, Any] = {}
     while remaining:
-        if d.deterministic or not tasks.ray:
+        if d.deterministic or not tasks.concurrent:
             path = remaining.pop(0)
         else:
             refs = {pending[p][0]: p for p in remaining}
@@ -553,7 +655,8 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
         if host is not None and exact_action[path] is not None and driver[0] is not None:
             flags[path] = host.add_and_check(driver[0], insert=not read_only)
         if d.minhash is None and not done[path]:  # nothing global left: write while others map
-            writes[path] = tasks.submit(write_file, cfg, outputs[path], pending[path][1], flags.get(path), None)
+            writes[path] = tasks.submit(write_file, cfg, outputs[path], pending[path][1], flags.get(path), None,
+                                        label=path)
     if bf is not None and not read_only:
         bf = host.collect()
         bf.meta["inserted_files"] = sorted(in_filter | {p for p in needs_map if exact_action[p]})
@@ -572,12 +675,11 @@ def _run_dedupe(cfg: DedupeConfig, progress: bool) -> RunSummary:
             summary.add_done(p)
             continue
         if p not in writes:
-            writes[p] = tasks.submit(write_file, cfg, outputs[p], pending[p][1], flags.get(p), minhash_rows.get(p))
+            writes[p] = tasks.submit(write_file, cfg, outputs[p], pending[p][1], flags.get(p), minhash_rows.get(p),
+                                     label=p)
     for p in order:
         if p in writes:
             summary.add(tasks.get(writes[p]))
-    _finish(summary, started, summary_path, progress)
-    return summary.summary
 
 
 def _run_streaming(cfg: DedupeConfig, inputs: list[str], done: dict[str, bool], exact_action: dict[str, Any],

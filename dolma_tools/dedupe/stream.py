@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
-import sys
 from dataclasses import dataclass
 from typing import Any, Iterator
 
@@ -435,65 +434,30 @@ class _RayTasks:
         pass
 
 
-def _forked_worker() -> None:
-    """A forked worker must not share the driver's S3 connections: one client per process."""
-    s3 = sys.modules.get("dolma_tools.io.s3")
-    if s3 is not None:
-        s3._client.cache_clear()
-
-
 class _LocalPool:
-    """Worker processes forked from the driver. A worker that dies (killed, out of memory) breaks
-    the pool: it is restarted and the unfinished tasks run again (the journal makes a second
-    attempt at a half-checked file safe), up to `retries` times per task."""
+    """Worker processes forked from the driver (`pool.ForkPool`). A worker that dies (killed, out
+    of memory) breaks the pool: it is restarted and the unfinished tasks run again (the journal
+    makes a second attempt at a half-checked file safe), up to `retries` times per task."""
 
     def __init__(self, cfg: DedupeConfig, tasks: int) -> None:
-        import multiprocessing
+        from dolma_tools.dedupe.pool import ForkPool
 
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        self.context = multiprocessing.get_context(method)
         self.slots = max(1, min(cfg.processes or os.cpu_count() or 1, tasks))
-        self.retries = max(cfg.retries, 0)
-        self.futures: dict[Any, tuple[str, Any, tuple, int]] = {}
-        self.pool = self._start()
-
-    def _start(self):
-        from concurrent.futures import ProcessPoolExecutor
-
-        return ProcessPoolExecutor(self.slots, mp_context=self.context, initializer=_forked_worker)
+        self.pool = ForkPool(self.slots, cfg.retries)
+        self.tasks: dict[Any, str] = {}
 
     def put(self, value):
-        return value
+        return self.pool.put(value)
 
-    def submit(self, path: str, fn, *args, attempt: int = 0) -> None:
-        self.futures[self.pool.submit(fn, *args)] = (path, fn, args, attempt)
+    def submit(self, path: str, fn, *args) -> None:
+        self.tasks[self.pool.submit(fn, *args, label=path)] = path
 
     def pending(self) -> int:
-        return len(self.futures)
+        return len(self.tasks)
 
     def next_done(self) -> tuple[str, Outcome]:
-        from concurrent.futures import FIRST_COMPLETED, wait
-        from concurrent.futures.process import BrokenProcessPool
-
-        while True:
-            done, _ = wait(list(self.futures), return_when=FIRST_COMPLETED)
-            future = next(iter(done))
-            path, fn, args, attempt = self.futures.pop(future)
-            try:
-                return path, future.result()
-            except BrokenProcessPool:
-                if attempt >= self.retries:
-                    raise RuntimeError(f"a dedupe worker died {attempt + 1} times on {path}") from None
-                self._restart([(path, fn, args, attempt + 1)])
-
-    def _restart(self, failed: list[tuple[str, Any, tuple, int]]) -> None:
-        """Every task still in the broken pool fails too: run them all again in a new pool."""
-        again = failed + [(p, fn, args, attempt) for p, fn, args, attempt in self.futures.values()]
-        self.futures = {}
-        self.pool.shutdown(wait=False, cancel_futures=True)
-        self.pool = self._start()
-        for path, fn, args, attempt in again:
-            self.submit(path, fn, *args, attempt=attempt)
+        task = self.pool.first_done(self.tasks)
+        return self.tasks.pop(task), self.pool.result(task)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pool.close()
