@@ -25,8 +25,12 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "dolma_tools.taggers.repetitions",
     "dolma_tools.taggers.tokens",
     "dolma_tools.taggers.language",
+    "dolma_tools.taggers.language_other",
     "dolma_tools.taggers.pii",
     "dolma_tools.taggers.content",
+    "dolma_tools.taggers.url",
+    "dolma_tools.taggers.code",
+    "dolma_tools.taggers.licenses",
 )
 
 __all__ = ["BUILTIN_MODULES", "Document", "Span", "TagResult", "Tagger", "TaggerSpec", "catalogue", "get_tagger",

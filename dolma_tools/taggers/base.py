@@ -60,10 +60,18 @@ class Tagger:
     description: ClassVar[str] = ""
     options: ClassVar[dict[str, str]] = {}
     required_options: ClassVar[tuple[str, ...]] = ()
+    # optional packages the tagger imports, as (module, distribution), and the extra that installs them
+    required_packages: ClassVar[tuple[tuple[str, str], ...]] = ()
+    packages_extra: ClassVar[str] = ""
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> None:
-        """Raise UserError on an unknown or missing option (called before any work starts)."""
+        """Raise UserError on an unknown or missing option, or a missing optional package (called
+        before any work starts)."""
+        for module, distribution in cls.required_packages:
+            if importlib.util.find_spec(module) is None:
+                raise UserError(f"tagger {cls.name!r} needs the package {distribution}: "
+                                f"pip install 'dolma-tools[{cls.packages_extra}]'")
         unknown = sorted(set(options) - set(cls.options))
         if unknown:
             accepted = ", ".join(sorted(cls.options)) or "none"
