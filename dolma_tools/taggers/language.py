@@ -156,17 +156,26 @@ class FastTextLanguage(Tagger):
                     out.setdefault(lang, []).append((start, end, score))
         if self.negative:
             for out in results:
-                for lang in list(out):
-                    out["not_" + lang] = [(s, e, 1.0 - score) for s, e, score in out[lang]]
+                add_negatives(out)
         if self.doc_score:
             for doc, out in zip(docs, results):
-                n = len(doc.text)
-                if n:
-                    en = sum((e - s) * score for s, e, score in out.get("en", [])) / n
-                    out["doc_en"], out["doc_not_en"] = [(0, n, en)], [(0, n, 1 - en)]
-                else:
-                    out["doc_en"], out["doc_not_en"] = [(0, 0, 0.0)], [(0, 0, 0.0)]
+                add_doc_score(out, len(doc.text))
         return results
+
+
+def add_negatives(out: TagResult) -> None:
+    """Dolma's `not_<lang>` = 1 - score for every span, appended after all spans (so its types come last)."""
+    for lang in list(out):
+        out["not_" + lang] = [(s, e, 1.0 - score) for s, e, score in out[lang]]
+
+
+def add_doc_score(out: TagResult, length: int) -> None:
+    """Dolma's `doc_en`: sum(span length x en score) / text length, and `doc_not_en`; both 0 for an empty text."""
+    if length:
+        en = sum((e - s) * score for s, e, score in out.get("en", [])) / length
+        out["doc_en"], out["doc_not_en"] = [(0, length, en)], [(0, length, 1 - en)]
+    else:
+        out["doc_en"], out["doc_not_en"] = [(0, 0, 0.0)], [(0, 0, 0.0)]
 
 
 @register("ft_lang_id_doc_v1", "fastText lid.176: every language's probability for the document (as Dolma)")

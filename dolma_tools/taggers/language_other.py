@@ -34,6 +34,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import numpy as np
 
 from dolma_tools.taggers.base import Document, Tagger, TagResult, paused_gc, register
+from dolma_tools.taggers.language import add_doc_score, add_negatives
 from dolma_tools.text import paragraphs
 
 Prediction = list[tuple[str, float]]
@@ -76,20 +77,10 @@ class LibraryLanguage(Tagger):
             return results
 
     def add_document_types(self, out: TagResult, length: int) -> None:
-        if self.negative:  # Dolma appends the negatives after all spans: their types come last
-            for lang in list(out):
-                out["not_" + lang] = [(s, e, 1.0 - score) for s, e, score in out[lang]]
+        if self.negative:
+            add_negatives(out)
         if self.doc_score:
             add_doc_score(out, length)
-
-
-def add_doc_score(out: TagResult, length: int) -> None:
-    """Dolma's `doc_en`: Σ(span length × en score) / text length; both 0 for an empty text."""
-    if length:
-        en = sum((e - s) * score for s, e, score in out.get("en", [])) / length
-        out["doc_en"], out["doc_not_en"] = [(0, length, en)], [(0, length, 1 - en)]
-    else:
-        out["doc_en"], out["doc_not_en"] = [(0, 0, 0.0)], [(0, 0, 0.0)]
 
 
 # --- langdetect -------------------------------------------------------------------------------------
