@@ -3,8 +3,9 @@
 
 Forked workers start in milliseconds (an embedded Ray takes seconds) and inherit what the driver
 has loaded. A worker that dies (killed, out of memory) breaks a `ProcessPoolExecutor` and every
-call still in it: the pool is replaced and those calls run again, up to `retries` times for the
-call that saw the break (as Ray's `max_retries` re-runs a task whose worker died). Errors raised
+call still in it: the pool is replaced and those calls run again. Which call killed the worker
+is unknown, so every call the pool held counts an attempt, and one that has failed more
+than `retries` times ends the run, naming it and the calls that ran beside it. Errors raised
 by the called function are not retried: they reach the caller as they were raised.
 """
 
@@ -101,7 +102,7 @@ class ForkPool:
             if not _broke(task.future):
                 self._live.pop(task, None)
                 return task.future.result()
-            self._rerun(task)
+            self._rerun()
 
     def first_done(self, tasks: Iterable[Task]) -> Task:
         """A task among `tasks` whose call has finished (returned or raised); waits for one."""
@@ -111,17 +112,23 @@ class ForkPool:
             task = next(t for t in tasks if t.future in done)
             if not _broke(task.future):
                 return task
-            self._rerun(task)
+            self._rerun()
 
-    def _rerun(self, failed: Task) -> None:
-        """A worker died: every call still in the broken pool fails too, so all of them run again
-        in a new pool; `failed` (the call that saw the break) counts an attempt."""
-        if failed.attempt >= self.retries:
-            raise RuntimeError(f"{self.what} died {failed.attempt + 1} times on {failed.label}")
-        failed.attempt += 1
+    def _rerun(self) -> None:
+        """A worker died, and every call the broken pool held failed with it. Which one
+        killed it is unknown, so each of those counts an attempt (as in the runtime's pools), and
+        all unfinished calls run again in a new pool."""
         if self._pool is not None:
-            self._pool.shutdown(wait=False, cancel_futures=True)
+            # wait=True: the pool's manager has then marked every call it held as failed or cancelled
+            self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+        held = [t for t in self._live if t.future.done() and not t.future.cancelled() and _broke(t.future)]
+        for task in held:
+            task.attempt += 1
+        if any(t.attempt > self.retries for t in held):
+            labels = sorted(t.label for t in held)
+            where = labels[0] if len(labels) == 1 else "one of " + ", ".join(labels)
+            raise RuntimeError(f"{self.what} died {max(t.attempt for t in held)} times on {where}")
         again, self._live = [t for t in self._live if not t.future.done() or _broke(t.future)], {}
         for task in again:
             self._start(task)

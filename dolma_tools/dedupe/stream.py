@@ -337,8 +337,10 @@ def run_streaming(cfg: DedupeConfig, todo: list[str], outputs: dict[str, str | N
             executor = _RayTasks(cfg) if _use_ray(cfg) else _LocalPool(cfg, len(todo))
             try:
                 outcomes = _schedule(executor, cfg, spec, seq, todo, outputs, eval_filter)
-            finally:
-                executor.close()
+            except BaseException:
+                executor.close(failed=True)  # a failed run (--strict, an error) has no use for running files
+                raise
+            executor.close()
         if bf is not None and spec is not None:
             close_shared(spec)
             bf.words = spec.read_words()
@@ -430,8 +432,8 @@ class _RayTasks:
                 raise cause from None
             raise
 
-    def close(self) -> None:
-        pass
+    def close(self, failed: bool = False) -> None:
+        pass  # the embedded Ray stays up for the process (`ensure_ray`); its tasks end with it
 
 
 class _LocalPool:
@@ -459,5 +461,5 @@ class _LocalPool:
         task = self.pool.first_done(self.tasks)
         return self.tasks.pop(task), self.pool.result(task)
 
-    def close(self) -> None:
-        self.pool.close()
+    def close(self, failed: bool = False) -> None:
+        self.pool.close(terminate=failed)

@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,24 @@ def _always_die() -> None:
 
 def _pair(value: str) -> tuple[str, str]:
     return value, value.upper()
+
+
+def _sleep(seconds: float) -> str:
+    time.sleep(seconds)
+    return "slept"
+
+
+def test_a_dead_worker_is_charged_to_every_call_it_held_not_to_the_one_waited_on() -> None:
+    # the driver waits on `innocent` while `poison` kills its worker, twice: the error must name
+    # `poison` (before, only the awaited `innocent` was charged and named)
+    tasks = runner._LocalTasks(workers=2, retries=1)
+    try:
+        innocent = tasks.submit(_sleep, 1.0, label="innocent")
+        tasks.submit(_always_die, label="poison")
+        with pytest.raises(RuntimeError, match="died 2 times on one of innocent, poison"):
+            tasks.get(innocent)
+    finally:
+        tasks.close(failed=True)
 
 
 def test_local_tasks_retry_a_dead_worker_then_give_up(tmp_path: Path) -> None:
