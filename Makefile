@@ -23,7 +23,7 @@ test: setup  ## the test suite (fast part; under 10 minutes on 2 cores)
 test-reliability: setup  ## the whole reliability suite, slow tests included
 	$(BIN)/python -m pytest -q tests/reliability
 
-test-all: setup
+test-all: setup  ## every test, slow ones included
 	$(BIN)/python -m pytest -q tests
 
 bench: setup  ## benchmarks against Dolma 1.2.1; fills docs/benchmarks.md

@@ -20,7 +20,6 @@ text would hold (beautifulsoup4 4.15 semantics):
 
 from __future__ import annotations
 
-import re
 from html.entities import html5
 from html.parser import HTMLParser
 
@@ -35,8 +34,6 @@ _ASCII_SPACES = " \n\t\x0c\r"
 # the characters numeric references to ASCII whitespace produce; every other reference is one
 # non-whitespace character (or U+FFFD), whose identity does not matter for a length
 _SPACE_CODEPOINTS = {ord(c): c for c in _ASCII_SPACES}
-_LEADING_DECIMAL = re.compile("^([0-9]+)(.*)")
-_LEADING_HEX = re.compile("^([0-9a-f]+)(.*)")
 
 
 def _entities() -> dict[str, str]:
@@ -50,20 +47,11 @@ def _entities() -> dict[str, str]:
 _ENTITIES = _entities()
 
 
-def _numeric_reference(name: str) -> tuple[str, str]:
-    """(character, left-over data) for `&#<name>;`; int() overflow errors propagate as in bs4."""
-    base, pattern = 10, _LEADING_DECIMAL
-    if name[:1] in ("x", "X"):
-        name, base, pattern = name[1:], 16, _LEADING_HEX
-    extra = ""
-    try:
-        number = int(name, base)
-    except ValueError:
-        match = pattern.search(name)
-        if match is None:
-            return "", name
-        number, extra = int(match.group(1), base), match.group(2)
-    return _SPACE_CODEPOINTS.get(number, "x"), extra
+def _numeric_reference(name: str) -> str:
+    """The character `&#<name>;` stands for, as far as a length cares. The standard library's
+    parser hands over only digits (`123`) or `x` and hex digits (`x7b`), so `int` cannot fail."""
+    number = int(name[1:], 16) if name[:1] in ("x", "X") else int(name)
+    return _SPACE_CODEPOINTS.get(number, "x")
 
 
 class _TextLength(HTMLParser):
@@ -142,9 +130,7 @@ class _TextLength(HTMLParser):
         self._pending.append(data)
 
     def handle_charref(self, name):
-        char, extra = _numeric_reference(name)
-        self._pending.append(char)
-        self._pending.append(extra)
+        self._pending.append(_numeric_reference(name))
 
     def handle_entityref(self, name):
         self._pending.append(_ENTITIES.get(name, "&" + name))

@@ -161,7 +161,8 @@ class RandomStream:
         return values[taken], np.argmax(accepted >= count[:, None], axis=1) + 1
 
 
-def _words_per_gauss() -> int:
+@functools.lru_cache(maxsize=1)
+def words_per_gauss() -> int:
     """Words a `gauss` that has no number in reserve takes (CPython: two `random()`s of two words; it
     keeps the second normal number for the next call)."""
     reference = random.Random(0)
@@ -172,9 +173,6 @@ def _words_per_gauss() -> int:
         if skipped.getstate()[1] == reference.getstate()[1]:
             return words
     raise RuntimeError("random.gauss uses the generator in an unknown way")
-
-
-WORDS_PER_GAUSS = _words_per_gauss()
 
 
 class _TextGauss:
@@ -192,7 +190,7 @@ class _TextGauss:
             self.rng.getrandbits(32 * (position - self.position))  # the words the text's choices used
         takes_words = self.rng.gauss_next is None  # CPython's reserve of the second normal number
         value = self.rng.gauss(0.0, 1.0)
-        self.position = position + (WORDS_PER_GAUSS if takes_words else 0)
+        self.position = position + (words_per_gauss() if takes_words else 0)
         return value, self.position
 
 
@@ -219,12 +217,11 @@ class FastLangdetect:
     MAX_CACHED_WORDS = 200_000
     TEXTS_PER_WALK = 2048  # texts walked together: bounds the (texts, 5, 55) factor array (4.5 MB)
 
-    def __init__(self, seed: int = 0) -> None:
-        from langdetect import PROFILES_DIRECTORY, DetectorFactory
+    def __init__(self, factory: Any, seed: int = 0) -> None:
+        """`factory`: langdetect's `DetectorFactory` with the profiles loaded (`langdetect_factory`)."""
         from langdetect.detector import Detector
         from langdetect.utils.ngram import NGram
 
-        factory = langdetect_factory(PROFILES_DIRECTORY, DetectorFactory)
         self.languages: list[str] = [str(lang).strip().lower() for lang in factory.langlist]
         self.gram_rows: dict[str, int] = {gram: i for i, gram in enumerate(factory.word_lang_prob_map)}
         self.gram_probs = np.array(list(factory.word_lang_prob_map.values()), dtype=np.float64)
@@ -384,16 +381,16 @@ def langdetect_model() -> FastLangdetect | LibraryLangdetect:
     it is checked against the library on a few texts when it loads, and where they differ (another
     Python or langdetect release) the library itself runs: slower, but Dolma's values.
     """
-    fast = FastLangdetect(seed=0)  # Dolma's seed
     from langdetect import PROFILES_DIRECTORY, DetectorFactory
 
-    library = LibraryLangdetect(langdetect_factory(PROFILES_DIRECTORY, DetectorFactory), seed=0)
+    factory = langdetect_factory(PROFILES_DIRECTORY, DetectorFactory)  # read once, for both
+    library = LibraryLangdetect(factory, seed=0)  # Dolma's seed
     try:
-        same = fast.probabilities(SELF_CHECK_TEXTS) == library.probabilities(SELF_CHECK_TEXTS)
+        fast = FastLangdetect(factory, seed=0)
+        if fast.probabilities(SELF_CHECK_TEXTS) == library.probabilities(SELF_CHECK_TEXTS):
+            return fast
     except Exception:  # noqa: BLE001 - any failure of the fast path means: use the library
-        same = False
-    if same:
-        return fast
+        pass
     import warnings
 
     warnings.warn("langdetect taggers: the fast path differs from the langdetect library here; using the library "

@@ -159,7 +159,7 @@ def _tag_batch_inner(batch, writers, result: FileResult) -> None:
         merged: list[dict] = [{} for _ in docs]
         for spec, key_prefix in taggers:
             if spec not in tagged:
-                tagged[spec] = get_tagger(spec.name, **spec.option_dict()).tag_batch(docs)
+                tagged[spec] = _run_tagger(spec, docs, result.path)
             for attrs, tags in zip(merged, tagged[spec]):
                 for span_type, spans in tags.items():
                     if span_type:
@@ -171,6 +171,13 @@ def _tag_batch_inner(batch, writers, result: FileResult) -> None:
             else:
                 writer.write_record({"id": record["id"], "attributes": by_index[i],
                                      "source": record.get("source")})
+
+
+def _run_tagger(spec: TaggerSpec, docs: list[Document], path: str) -> list:
+    try:
+        return get_tagger(spec.name, **spec.option_dict()).tag_batch(docs)
+    except UserError as exc:  # a tagger refusing a document (e.g. cc_re without metadata.html): say which file
+        raise UserError(f"{path}: {exc}") from None
 
 
 def run_tag(cfg: TagConfig, progress: bool = True) -> RunSummary:

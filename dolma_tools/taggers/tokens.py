@@ -126,7 +126,10 @@ class _TokenizerFromOption(_TokenCount):
         check_tokenizer_option(cls.name, str(options["tokenizer"]), f"{cls.tokenizer_name}'s tokenizer.json")
 
     def load_tokenizer(self) -> tokenizers.Tokenizer:
-        return tokenizer_from_option(str(self.option("tokenizer")))
+        try:
+            return tokenizer_from_option(str(self.option("tokenizer")))
+        except UserError as exc:
+            raise UserError(f"tagger {self.name!r}, option tokenizer: {exc}") from None
 
 
 def _tokenizer_option(hub_name: str) -> dict[str, str]:

@@ -263,6 +263,8 @@ class AbpMatcher:
         adblock = import_adblock()
         # Dolma drops lines starting with "!" before stripping them, then de-duplicates and sorts
         rules = sorted({line.strip() for path in files for line in read_lines(path) if not line.startswith("!")})
+        if not any(rules):  # as for the other formats (Dolma: an assertion)
+            raise UserError(f"no abp entries in list {', '.join(files)}")
         filters = adblock.FilterSet()
         filters.add_filters(rules)
         self.engine = adblock.Engine(filters)

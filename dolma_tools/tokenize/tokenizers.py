@@ -181,8 +181,8 @@ def tokenizer_from_resolved(resolved: ResolvedTokenizer) -> tokenizers.Tokenizer
     try:
         return tokenizers.Tokenizer.from_str(_tokenizer_json(resolved.path, resolved.sha256))
     except Exception as exc:  # noqa: BLE001 - a broken file is the user's to fix
-        raise UserError(f"tokenizer {resolved.given!r} ({resolved.path}) is not a valid `tokenizers` "
-                        f"JSON file: {exc}") from None
+        where = resolved.given if str(resolved.given) == str(resolved.path) else f"{resolved.given} ({resolved.path})"
+        raise UserError(f"tokenizer {where} is not a valid `tokenizers` JSON file: {exc}") from None
 
 
 def load_tokenizer(name_or_path: str | os.PathLike | None = None) -> tokenizers.Tokenizer:

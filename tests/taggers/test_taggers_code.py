@@ -159,7 +159,7 @@ def test_licence_pages_as_dolma(tmp_path: Path):
 
 
 def test_licence_taggers_need_the_html(tmp_path: Path):
-    with pytest.raises(UserError, match="metadata.html"):
+    with pytest.raises(UserError, match=r"^/.*\.jsonl\.gz: tagger 'cc_re' reads .* metadata\.html, which document 'x'"):
         tag(tmp_path, [{"id": "x", "text": "t", "source": "s"}], ["cc_re"])
 
 

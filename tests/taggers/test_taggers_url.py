@@ -167,6 +167,9 @@ def test_empty_or_malformed_list_is_one_line_error(tmp_path: Path):
     (tmp_path / "empty.txt").write_text("# only a comment\n\n")
     with pytest.raises(UserError, match="no domains entries in list"):
         load_matcher([str(tmp_path / "empty.txt")], "domains")
+    (tmp_path / "empty_abp.txt").write_text("! only a comment\n\n")
+    with pytest.raises(UserError, match="no abp entries in list"):
+        load_matcher([str(tmp_path / "empty_abp.txt")], "abp")
     (tmp_path / "bad.json").write_text('[{"url": "a.com"}\n')
     with pytest.raises(UserError, match="is not JSON"):
         load_matcher([str(tmp_path / "bad.json")], "wikidata")
