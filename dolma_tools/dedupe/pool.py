@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-import sys
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -41,13 +40,6 @@ class Task:
     label: str
     attempt: int = 0
     future: Future = field(init=False, repr=False)
-
-
-def _forked_worker() -> None:
-    """A forked worker must not share the driver's S3 connections: one client per process."""
-    s3 = sys.modules.get("dolma_tools.io.s3")
-    if s3 is not None:
-        s3._client.cache_clear()
 
 
 def _call(fn: Callable, args: tuple) -> Any:
@@ -91,7 +83,7 @@ class ForkPool:
 
     def _start(self, task: Task) -> None:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=self.context, initializer=_forked_worker)
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=self.context)
         task.future = self._pool.submit(_call, task.fn, task.args)
         self._live[task] = None
 

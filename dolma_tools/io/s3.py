@@ -25,6 +25,11 @@ def _client(endpoint: str | None, region: str | None):
     return boto3.client("s3", endpoint_url=endpoint, region_name=region, config=config)
 
 
+# A forked process (the fork pools of `--executor local`) must not share the parent's client: its
+# pooled connections are sockets both would read. Each process makes its own on first use.
+os.register_at_fork(after_in_child=_client.cache_clear)
+
+
 def s3_client():
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
     return _client(os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL"), region)

@@ -175,3 +175,23 @@ def test_corrupt_parquet_is_a_bad_record_naming_the_file(tmp_path):
     [(line, bad)] = list(iter_documents(str(path)))
     assert line == 1 and isinstance(bad, BadLine) and bad.path == str(path)
     assert bad.reason.startswith("unreadable Parquet data (")
+
+
+def test_a_forked_process_makes_its_own_s3_client(monkeypatch):
+    # the fork pools (`--executor local`) must not share the parent's pooled S3 connections
+    import os
+
+    from dolma_tools.io import s3
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "y")
+    parent = s3.s3_client()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child reports whether it got a client of its own
+        os.write(write, b"1" if s3.s3_client() is not parent else b"0")
+        os._exit(0)
+    os.close(write)
+    os.waitpid(pid, 0)
+    assert os.read(read, 1) == b"1"
+    assert s3.s3_client() is parent  # the parent keeps its own
