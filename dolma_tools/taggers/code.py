@@ -22,9 +22,6 @@ import re
 from importlib import resources
 from typing import Any, Sequence
 
-import numpy as np
-import regex
-
 from dolma_tools.taggers.base import Document, Tagger, TagResult, register
 from dolma_tools.taggers.html_text import visible_text_length
 from dolma_tools.taggers.length import whitespace_tokenizer_length
@@ -115,30 +112,6 @@ def alnum_and_alpha_counts(text: str) -> tuple[int, int]:
     return letters + digits + sum(map(str.isalnum, other)), letters + sum(map(str.isalpha, other))
 
 
-def _ascii_classes() -> np.ndarray:
-    """Per ASCII code: 0 whitespace, 1 word character, 2 anything else, as the `regex` module's
-    `\\s` and `\\w` classify them (the pattern Dolma splits on)."""
-    word, space = regex.compile(r"\w"), regex.compile(r"\s")
-    return np.array([1 if word.match(chr(c)) else 0 if space.match(chr(c)) else 2 for c in range(128)], np.uint8)
-
-
-_ASCII_CLASSES = _ascii_classes()
-
-
-def word_or_punct_pieces(text: str) -> int:
-    """len(regex.split(r"\\w+|[^\\w\\s]+", text)): runs of word or of other non-space characters, + 1.
-
-    ASCII text (most code) is classified with one table lookup and its runs counted in numpy,
-    about five times faster than the regex."""
-    if not text.isascii():
-        return whitespace_tokenizer_length(text)
-    classes = _ASCII_CLASSES[np.frombuffer(text.encode("ascii"), np.uint8)]
-    if not len(classes):
-        return 1
-    run_starts = np.count_nonzero((classes[1:] != classes[:-1]) & (classes[1:] != 0))
-    return int(run_starts) + int(classes[0] != 0) + 1
-
-
 @register("code_redpajama_taggers_v1", "RedPajama's code statistics: `max_line_length_doc`, "
                                        "`avg_line_length_doc`, `alnum_prop_doc`, `alpha_token_prop_doc`")
 class CodeRedPajama(CodeTagger):
@@ -152,7 +125,7 @@ class CodeRedPajama(CodeTagger):
             "avg_line_length_doc": [(*whole, sum(line_lengths) / len(line_lengths) if line_lengths else 0.0)],
             "alnum_prop_doc": [(*whole, alnum / n if n else 0.0)],
             # Dolma's "tokens" are the pieces between runs of word or punctuation characters
-            "alpha_token_prop_doc": [(*whole, alpha / word_or_punct_pieces(text))],
+            "alpha_token_prop_doc": [(*whole, alpha / whitespace_tokenizer_length(text))],
         }
 
 

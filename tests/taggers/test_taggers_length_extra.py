@@ -150,3 +150,20 @@ def test_paragraph_counts_from_one_segmentation():
     assert paras == [(0, 8), (8, 9), (9, 17), (17, 19)]
     # uniseg on each stripped paragraph: "\u00ad|ab| |cd", "", "\u0301| |x| |y" (U+2028 is whitespace), ""
     assert list(non_space_words_in(text, paras)) == [3, 0, 3, 0]
+
+
+def test_whitespace_tokenizer_length_fast_path_counts_as_the_regex():
+    # ASCII texts of 64 characters or more take a numpy path; it must count as Dolma's regex does
+    import random
+
+    import regex
+
+    from dolma_tools.taggers.length import whitespace_tokenizer_length
+
+    runs = regex.compile(r"\w+|[^\w\s]+")
+    rng = random.Random(0)
+    alphabet = [chr(c) for c in range(128)] + ["a"] * 40 + [" "] * 20
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 300))) for _ in range(3000)]
+    texts += ["x" * 64, " " * 64, "!" * 64, "a b" * 30, "\x1f\x1c" * 40]  # \x1c-\x1f count as spaces
+    assert [whitespace_tokenizer_length(t) for t in texts] == [len(runs.findall(t)) + 1 for t in texts]
+    assert whitespace_tokenizer_length(" " * 64) == 1 and whitespace_tokenizer_length("x" * 64) == 2
