@@ -409,11 +409,9 @@ class _RayTasks:
     def submit(self, fn: Callable, *args: Any, num_returns: int = 1, label: str = "") -> Any:
         remote = self._remote.get((fn, num_returns))
         if remote is None:
-            # workers on a cluster need the driver's storage settings (S3 endpoint, credentials)
-            from dolma_tools.runtime.executor import worker_runtime_env
+            from dolma_tools.runtime.executor import ray_remote
 
-            remote = self._ray.remote(num_cpus=1, max_retries=self._retries, num_returns=num_returns)(fn)
-            remote = remote.options(runtime_env=worker_runtime_env())
+            remote = ray_remote(fn, num_cpus=1, max_retries=self._retries, num_returns=num_returns)
             self._remote[(fn, num_returns)] = remote
         return remote.remote(*args)
 
@@ -421,13 +419,9 @@ class _RayTasks:
         return self._ray.put(value)
 
     def get(self, ref: Any) -> Any:
-        try:
-            return self._ray.get(ref)
-        except self._ray.exceptions.RayTaskError as exc:
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, BaseException):
-                raise cause from None
-            raise
+        from dolma_tools.runtime.executor import ray_get
+
+        return ray_get(ref)
 
     def wait_one(self, refs: list) -> Any:
         ready, _ = self._ray.wait(refs, num_returns=1)

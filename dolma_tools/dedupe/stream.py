@@ -413,9 +413,9 @@ class _RayTasks:
 
     def submit(self, path: str, fn, *args) -> None:
         if fn not in self.remote:
-            from dolma_tools.runtime.executor import worker_runtime_env
+            from dolma_tools.runtime.executor import ray_remote
 
-            self.remote[fn] = self.ray.remote(**self.options)(fn).options(runtime_env=worker_runtime_env())
+            self.remote[fn] = ray_remote(fn, **self.options)
         self.refs[self.remote[fn].remote(*args)] = path
 
     def pending(self) -> int:
@@ -424,13 +424,9 @@ class _RayTasks:
     def next_done(self) -> tuple[str, Outcome]:
         (ref,), _ = self.ray.wait(list(self.refs), num_returns=1)
         path = self.refs.pop(ref)
-        try:
-            return path, self.ray.get(ref)
-        except self.ray.exceptions.RayTaskError as exc:
-            cause = getattr(exc, "cause", None)
-            if isinstance(cause, BaseException):
-                raise cause from None
-            raise
+        from dolma_tools.runtime.executor import ray_get
+
+        return path, ray_get(ref)
 
     def close(self, failed: bool = False) -> None:
         pass  # the embedded Ray stays up for the process (`ensure_ray`); its tasks end with it

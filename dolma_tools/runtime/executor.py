@@ -219,6 +219,26 @@ def _unwrap(exc: BaseException) -> BaseException:
     return cause if isinstance(cause, BaseException) else exc
 
 
+def ray_get(ref: Any) -> Any:
+    """`ray.get`, raising a failed task's own exception (as it was raised in the worker)."""
+    import ray
+
+    try:
+        return ray.get(ref)
+    except ray.exceptions.RayTaskError as exc:
+        cause = _unwrap(exc)
+        if cause is exc:
+            raise
+        raise cause from None
+
+
+def ray_remote(fn: Callable, **options: Any) -> Any:
+    """`fn` as a Ray remote function whose workers get the driver's storage settings."""
+    import ray
+
+    return ray.remote(**options)(fn).options(runtime_env=worker_runtime_env())
+
+
 class _Progress:
     """A tqdm bar on a terminal; plain log lines (at most every 10 s) otherwise."""
 
@@ -466,9 +486,7 @@ def _run_on_ray(todo: Sequence[str], process: ProcessFn, cfg: RuntimeConfig, fol
     import ray
 
     ensure_ray(cfg)
-    task = ray.remote(num_cpus=1, max_retries=cfg.retries,
-                      retry_exceptions=list(_transient_errors()))(_timed).options(
-                          runtime_env=worker_runtime_env())
+    task = ray_remote(_timed, num_cpus=1, max_retries=cfg.retries, retry_exceptions=list(_transient_errors()))
     process_ref = ray.put(process)
     pending = {task.remote(process_ref, path): path for path in todo}
     try:
@@ -542,7 +560,7 @@ def map_in_parallel(fn: Callable, items: Sequence, cfg: RuntimeConfig) -> list:
     import ray
 
     ensure_ray(cfg)
-    task = ray.remote(num_cpus=1, max_retries=cfg.retries)(_apply).options(runtime_env=worker_runtime_env())
+    task = ray_remote(_apply, num_cpus=1, max_retries=cfg.retries)
     fn_ref = ray.put(fn)  # any picklable callable: functions, functools.partial, bound methods
     try:
         return ray.get([task.remote(fn_ref, item) for item in items])
