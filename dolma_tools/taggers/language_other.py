@@ -29,58 +29,18 @@ import os
 import random
 import re
 import sys
-from typing import Any, Callable, ClassVar, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from dolma_tools.taggers.base import Document, Tagger, TagResult, paused_gc, register
-from dolma_tools.taggers.language import add_doc_score, add_negatives
-from dolma_tools.text import paragraphs
-
-Prediction = list[tuple[str, float]]
+from dolma_tools.taggers.base import register
+from dolma_tools.taggers.language import LanguageTagger, Prediction
 
 
-class LibraryLanguage(Tagger):
-    """Base: `predict` a batch of texts (documents or Dolma paragraphs), then Dolma's en-only,
-    negative and doc-score steps."""
+class LibraryLanguage(LanguageTagger):
+    """A language tagger on a library of the `langid` extra."""
 
     packages_extra = "langid"
-    per_paragraph: ClassVar[bool] = False
-    only_english: ClassVar[bool] = False
-    negative: ClassVar[bool] = False
-    doc_score: ClassVar[bool] = False
-
-    def predict(self, texts: list[str]) -> list[Prediction]:
-        raise NotImplementedError
-
-    def select(self, preds: Prediction) -> Prediction:
-        if not self.only_english:
-            return preds
-        return [(lang, score) for lang, score in preds if lang == "en"] or [("en", 0.0)]
-
-    def units(self, text: str) -> list[tuple[int, int, str]]:
-        if self.per_paragraph:
-            return [(p.start, p.end, p.text) for p in paragraphs(text)]
-        return [(0, len(text), text)]
-
-    def tag_batch(self, docs: Sequence[Document]) -> list[TagResult]:
-        with paused_gc():
-            units = [(i, start, end, text) for i, doc in enumerate(docs) for start, end, text in self.units(doc.text)]
-            results: list[TagResult] = [{} for _ in docs]
-            # a type can repeat within one unit (CLD2's `Unknown` rows): every span is kept, as Dolma
-            for (i, start, end, _), preds in zip(units, self.predict([text for *_, text in units])):
-                out = results[i]
-                for lang, score in self.select(preds):
-                    out.setdefault(lang, []).append((start, end, score))
-            for doc, out in zip(docs, results):
-                self.add_document_types(out, len(doc.text))
-            return results
-
-    def add_document_types(self, out: TagResult, length: int) -> None:
-        if self.negative:
-            add_negatives(out)
-        if self.doc_score:
-            add_doc_score(out, length)
 
 
 # --- langdetect -------------------------------------------------------------------------------------
