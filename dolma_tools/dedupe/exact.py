@@ -16,6 +16,7 @@ checked against the filter, `SpanPlan.attributes` turns the per-key duplicate fl
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Any
@@ -287,9 +288,9 @@ def _find_all(data: bytes, needles: tuple[bytes, ...]) -> list[int]:
 def plan_exact_paragraphs(docs: list[dict | None], attribute: str, separator: str, settings) -> SpanPlan:
     """Exact paragraph mode for a chunk of documents at once: one split, offsets with NumPy.
 
-    Offsets follow Dolma's rule (the separator belongs to its paragraph unless fewer than
-    `len(separator)` characters follow), in code points: start_i is the running sum of
-    len + separator, capped at len(text) - len(separator), which only matters at the tail.
+    Offsets follow Dolma's rule (the separator belongs to its paragraph unless nothing follows
+    it), in code points: start_i is the running sum of len + separator, except for an empty last
+    paragraph, which starts at len(text) - len(separator).
 
     The split is done on UTF-8 bytes (a UTF-8 separator only matches at character boundaries, so
     the pieces are those of the text), which hands the hash its keys without encoding each
@@ -307,7 +308,9 @@ def plan_exact_paragraphs(docs: list[dict | None], attribute: str, separator: st
     sep_bytes = separator.encode("utf-8")
     encoded = [t.encode("utf-8") for t in present]
     joined = sep_bytes.join(encoded)
-    parts = joined.split(sep_bytes)
+    # each document split on its own: in the joined bytes a separator that can overlap itself
+    # ("\n\n") could match across a document boundary
+    parts = list(itertools.chain.from_iterable(e.split(sep_bytes) for e in encoded))
     counts = np.fromiter((e.count(sep_bytes) + 1 for e in encoded), dtype=np.int64, count=len(encoded))
     doc_len = np.fromiter(map(len, present), dtype=np.int64, count=len(present))
     lens = np.fromiter(map(len, parts), dtype=np.int64, count=len(parts))  # bytes, for now
@@ -334,7 +337,11 @@ def plan_exact_paragraphs(docs: list[dict | None], attribute: str, separator: st
     run = np.cumsum(step) - step  # exclusive running sum over the chunk
     starts = run - run[first][owner]
     n = doc_len[owner]
-    starts = np.minimum(starts, np.maximum(n - sep, 0))
+    # Dolma's rule moves one start only: that of an empty last paragraph (a text ending with the
+    # separator), which sits before the separator, at n - sep. A non-empty last paragraph shorter
+    # than the separator starts after it, at n - len.
+    last = first + counts - 1
+    starts[last] = np.where(lens[last] == 0, np.maximum(n[last] - sep, 0), starts[last])
     ends = starts + lens
     ends = np.where(ends + sep < n, ends + sep, ends)
     keep = None

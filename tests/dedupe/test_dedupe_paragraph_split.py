@@ -33,7 +33,7 @@ def reference(texts: list[str], separator: str, skip_empty: bool, min_length: in
 
 @settings(max_examples=150, deadline=None)
 @given(texts=st.lists(st.text(st.sampled_from(ALPHABET), max_size=30), max_size=8),
-       separator=st.sampled_from(["\n", "<p>", "é\n"]), skip_empty=st.booleans(),
+       separator=st.sampled_from(["\n", "<p>", "é\n", "\n\n"]), skip_empty=st.booleans(),
        min_length=st.sampled_from([0, 2]), min_words=st.sampled_from([0, 2]))
 def test_split_equals_the_definition(texts, separator, skip_empty, min_length, min_words) -> None:
     docs = [{"id": str(i), "text": t} for i, t in enumerate(texts)] + [None]
@@ -45,3 +45,16 @@ def test_split_equals_the_definition(texts, separator, skip_empty, min_length, m
                    np.asarray(plan.unit_end).tolist()))
     assert got == units
     assert np.array_equal(plan.hashes.reshape(-1, 2), hash_keys(keys).reshape(-1, 2))
+
+
+def test_short_last_paragraph_and_self_overlapping_separator() -> None:
+    # found by the property above: a last paragraph shorter than a multi-character separator
+    # starts after the separator; and "\n\n" must not match across two documents' boundary
+    cfg = SimpleNamespace(skip_empty=False, min_length=0, min_words=0, num_partitions=1, partition_index=0)
+    for texts, separator in [(["é\n<"], "é\n"), (["a\n", "\nb\n\nc"], "\n\n"), (["x\n\n\n", "y"], "\n\n")]:
+        plan = plan_exact_paragraphs([{"id": str(i), "text": t} for i, t in enumerate(texts)], "dup", separator, cfg)
+        got = list(zip(np.asarray(plan.unit_doc).tolist(), np.asarray(plan.unit_start).tolist(),
+                       np.asarray(plan.unit_end).tolist()))
+        assert got == reference(texts, separator, False, 0, 0)[0], (texts, separator)
+    plan = plan_exact_paragraphs([{"id": "0", "text": "é\n<"}], "dup", "é\n", cfg)
+    assert np.asarray(plan.unit_start).tolist() == [0, 2] and np.asarray(plan.unit_end).tolist() == [2, 3]
