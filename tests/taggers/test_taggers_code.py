@@ -9,7 +9,6 @@ text lengths are BeautifulSoup's (`html.parser`, scripts and styles removed).
 
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import shutil
@@ -17,6 +16,7 @@ import tokenize
 from pathlib import Path
 
 import pytest
+from dolma_reference import read_lines, tag_documents, write_documents
 
 from dolma_tools.errors import UserError
 from dolma_tools.taggers.code_text import python_comments
@@ -27,24 +27,6 @@ DATA = Path(__file__).resolve().parent / "data" / "dolma_code_taggers"
 CODE_TAGGERS = ["code_copyright_comments_v1", "code_redpajama_taggers_v1", "code_starcoder_taggers_v1",
                 "code_starcoder_taggers_v2", "code_secrets_v1"]
 LICENCE_TAGGERS = ["cc_re", "cc_re_fast"]
-
-
-def read_lines(path: Path) -> list[str]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return f.read().splitlines()
-
-
-def write_documents(path: Path, docs: list[dict]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wt", encoding="utf-8") as f:
-        f.writelines(json.dumps(doc) + "\n" for doc in docs)
-
-
-def tag(tmp_path: Path, docs: list[dict], taggers: list[str]) -> list[str]:
-    write_documents(tmp_path / "documents" / "t.jsonl.gz", docs)
-    run_tag(TagConfig(documents=[str(tmp_path / "documents" / "*.gz")], taggers=taggers, experiment="e",
-                      debug=True), progress=False)
-    return read_lines(tmp_path / "attributes" / "e" / "t.jsonl.gz")
 
 
 @pytest.mark.parametrize("name, taggers", [("code", CODE_TAGGERS), ("html", LICENCE_TAGGERS)])
@@ -134,7 +116,7 @@ DOLMA_HAND_WRITTEN = {
 
 
 def test_hand_written_documents_as_dolma(tmp_path: Path):
-    lines = tag(tmp_path, [{**doc, "source": "s"} for doc in HAND_WRITTEN], CODE_TAGGERS)
+    lines = tag_documents(tmp_path, [{**doc, "source": "s"} for doc in HAND_WRITTEN], CODE_TAGGERS)
     prefixes = {'"S1': '"e__code_starcoder_taggers_v1__', '"S2': '"e__code_starcoder_taggers_v2__',
                 '"K': '"e__code_secrets_v1__'}
     expected = []
@@ -151,7 +133,7 @@ def test_licence_pages_as_dolma(tmp_path: Path):
                  '<a href="https://creativecommons.org/licenses/by-sa/4.0/deed.es">a</a> '
                  '<meta content="http://creativecommons.org/licenses/by/3.0/">')}},
              {"id": "q", "text": "text", "source": "s", "metadata": {"html": "<p>no licence</p>"}}]
-    assert tag(tmp_path, pages, LICENCE_TAGGERS) == [
+    assert tag_documents(tmp_path, pages, LICENCE_TAGGERS) == [
         '{"id":"p","attributes":{"e__cc_re__cc_by_sa_4_0_es":[[0,4,1.0]],"e__cc_re__cc_by_3_0":[[0,4,0.75]],'
         '"e__cc_re_fast__cc_by_sa":[[0,4,1.0]],"e__cc_re_fast__cc_by":[[0,4,0.75]]},"source":"s"}',
         '{"id":"q","attributes":{},"source":"s"}',
@@ -160,12 +142,12 @@ def test_licence_pages_as_dolma(tmp_path: Path):
 
 def test_licence_taggers_need_the_html(tmp_path: Path):
     with pytest.raises(UserError, match=r"^/.*\.jsonl\.gz: tagger 'cc_re' reads .* metadata\.html, which document 'x'"):
-        tag(tmp_path, [{"id": "x", "text": "t", "source": "s"}], ["cc_re"])
+        tag_documents(tmp_path, [{"id": "x", "text": "t", "source": "s"}], ["cc_re"])
 
 
 def test_v2_scores_empty_python_minus_one(tmp_path: Path):
     # Dolma's v2 fails with ZeroDivisionError here; ours scores -1, as v1 does
-    line = tag(tmp_path, [{"id": "x", "text": "", "source": "s", "metadata": {"ext": "py"}}],
+    line = tag_documents(tmp_path, [{"id": "x", "text": "", "source": "s", "metadata": {"ext": "py"}}],
                ["code_starcoder_taggers_v2"])[0]
     assert json.loads(line)["attributes"]["e__code_starcoder_taggers_v2__code_to_comment_ratio_doc"] == [[0, 0, -1.0]]
 

@@ -17,6 +17,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from dolma_reference import (
+    lines_from_fragments,
+    read_lines,
+    records_for_taggers,
+    tag_documents,
+    text_documents,
+    write_documents,
+)
 
 from dolma_tools.errors import UserError
 from dolma_tools.taggers.language_other import (
@@ -202,26 +210,9 @@ DOLMA_FRAGMENTS = {
 }
 
 
-def read_lines(path: Path) -> list[str]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return f.read().splitlines()
-
-
-def write_documents(path: Path, texts: list[str]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with gzip.open(path, "wt", encoding="utf-8") as f:
-        f.writelines(json.dumps({"id": f"t{i}", "text": t, "source": "s"}) + "\n" for i, t in enumerate(texts))
-
-
 def test_exact_lines_as_dolma(tmp_path: Path):
-    write_documents(tmp_path / "corpus" / "documents" / "t.jsonl.gz", TEXTS)
-    run_tag(TagConfig(documents=[str(tmp_path / "corpus" / "documents" / "*.gz")], taggers=TAGGERS, experiment="e",
-                      debug=True), progress=False)
-    expected = []
-    for i in range(len(TEXTS)):
-        parts = [DOLMA_FRAGMENTS[t][i].replace("e__T__", f"e__{t}__") for t in TAGGERS]
-        expected.append(f'{{"id":"t{i}","attributes":{{{",".join(p for p in parts if p)}}},"source":"s"}}')
-    assert read_lines(tmp_path / "corpus" / "attributes" / "e" / "t.jsonl.gz") == expected
+    assert (tag_documents(tmp_path, text_documents(TEXTS), TAGGERS)
+            == lines_from_fragments(DOLMA_FRAGMENTS, TAGGERS, len(TEXTS)))
 
 
 def _assert_corpus_as_dolma(tmp_path: Path, taggers: list[str], files: list[str]) -> None:
@@ -233,13 +224,10 @@ def _assert_corpus_as_dolma(tmp_path: Path, taggers: list[str], files: list[str]
             progress=False)
     for name in files:
         ours = read_lines(tmp_path / "attributes" / "x" / name)
-        theirs = [json.loads(line) for line in read_lines(DATA / name)]
         if taggers == TAGGERS:  # Dolma's file holds all nine taggers: the lines are the same bytes
             assert ours == read_lines(DATA / name), name
-            continue
-        for record in theirs:
-            record["attributes"] = {k: v for k, v in record["attributes"].items() if k.split("__")[1] in taggers}
-        assert [json.loads(line) for line in ours] == theirs, name
+        else:
+            assert [json.loads(line) for line in ours] == records_for_taggers(DATA / name, taggers), name
 
 
 def test_tagger_corpus_as_dolma(tmp_path: Path):
@@ -301,7 +289,7 @@ def test_fast_langdetect_is_the_library_s():
 def test_fast_path_is_used_when_it_agrees_and_the_library_when_not(tmp_path: Path,
                                                                    monkeypatch: pytest.MonkeyPatch):
     assert isinstance(langdetect_model(), FastLangdetect)  # it agrees with the library here
-    write_documents(tmp_path / "documents" / "t.jsonl.gz", TEXTS)
+    write_documents(tmp_path / "documents" / "t.jsonl.gz", text_documents(TEXTS))
     expected = [DOLMA_FRAGMENTS["langdetect_doc_v1"][i].replace("e__T__", "e__langdetect_doc_v1__")
                 for i in range(len(TEXTS))]
     # a fast path that is off in the last bits (as on a Python whose `random` or `sum` differ)

@@ -8,12 +8,12 @@ for the tagger test corpus (`tests/taggers/data/generate_dolma_length_extra.sh`)
 
 from __future__ import annotations
 
-import gzip
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+from dolma_reference import lines_from_fragments, read_lines, records_for_taggers, tag_documents, text_documents
 
 from dolma_tools.taggers.runner import TagConfig, run_tag
 from dolma_tools.taggers.wordbreak import non_space_words_in, word_starts
@@ -95,22 +95,9 @@ DOLMA_FRAGMENTS = {
 }
 
 
-def read_lines(path: Path) -> list[str]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return f.read().splitlines()
-
-
 def test_exact_lines_as_dolma(tmp_path: Path):
-    docs = tmp_path / "corpus" / "documents"
-    docs.mkdir(parents=True)
-    with gzip.open(docs / "t.jsonl.gz", "wt", encoding="utf-8") as f:
-        f.writelines(json.dumps({"id": f"t{i}", "text": t, "source": "s"}) + "\n" for i, t in enumerate(TEXTS))
-    run_tag(TagConfig(documents=[str(docs / "*.gz")], taggers=TAGGERS, experiment="e", debug=True), progress=False)
-    expected = []
-    for i in range(len(TEXTS)):
-        parts = [DOLMA_FRAGMENTS[t][i].replace("e__T__", f"e__{t}__") for t in TAGGERS]
-        expected.append(f'{{"id":"t{i}","attributes":{{{",".join(p for p in parts if p)}}},"source":"s"}}')
-    assert read_lines(tmp_path / "corpus" / "attributes" / "e" / "t.jsonl.gz") == expected
+    assert (tag_documents(tmp_path, text_documents(TEXTS), TAGGERS)
+            == lines_from_fragments(DOLMA_FRAGMENTS, TAGGERS, len(TEXTS)))
 
 
 def test_tagger_corpus_as_dolma(tmp_path: Path):
@@ -123,10 +110,7 @@ def test_tagger_corpus_as_dolma(tmp_path: Path):
             progress=False)
     for expected in sorted(DATA.glob("*.jsonl.gz")):
         ours = [json.loads(line) for line in read_lines(tmp_path / "attributes" / "x" / expected.name)]
-        theirs = [json.loads(line) for line in read_lines(expected)]
-        for record in theirs:  # Dolma's file holds all seven taggers
-            record["attributes"] = {k: v for k, v in record["attributes"].items() if k.split("__")[1] in taggers}
-        assert ours == theirs, expected.name
+        assert ours == records_for_taggers(expected, taggers), expected.name
 
 
 @pytest.mark.parametrize("text, segments", [

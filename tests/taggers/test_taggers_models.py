@@ -18,6 +18,7 @@ import re
 from pathlib import Path
 
 import pytest
+from dolma_reference import read_lines
 
 from dolma_tools.errors import UserError
 from dolma_tools.taggers import Document, get_tagger
@@ -49,12 +50,6 @@ def _inputs_module():
 def tokenizers(tmp_path_factory) -> dict[str, str]:
     """The stand-in tokenizer files Dolma read, made again the same way."""
     return _inputs_module().write_standin_tokenizers(tmp_path_factory.mktemp("tokenizers"))
-
-
-def read_lines(path: Path) -> list[str]:
-    # only "\n" ends a JSON line: texts may hold a raw \x1c or \u2028, which splitlines() splits on
-    with gzip.open(path, "rt", encoding="utf-8", newline="\n") as f:
-        return [line.removesuffix("\n") for line in f]
 
 
 def _tag_as_dolma(tmp_path: Path, expected_dir: Path, experiment: str, taggers: list[str],

@@ -11,11 +11,11 @@ output of Dolma's `find_periodic_sequences(arr, max_period=13, min_period=1)`.
 from __future__ import annotations
 
 import gzip
-import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+from dolma_reference import lines_from_fragments, read_lines, tag_documents, text_documents
 
 from dolma_tools.taggers.repetitions import periodic_runs
 from dolma_tools.taggers.runner import TagConfig, run_tag
@@ -82,22 +82,9 @@ DOLMA_FRAGMENTS = {
 }
 
 
-def read_lines(path: Path) -> list[str]:
-    with gzip.open(path, "rt", encoding="utf-8") as f:
-        return f.read().splitlines()
-
-
 def test_exact_lines_as_dolma(tmp_path: Path):
-    docs = tmp_path / "corpus" / "documents"
-    docs.mkdir(parents=True)
-    with gzip.open(docs / "t.jsonl.gz", "wt", encoding="utf-8") as f:
-        f.writelines(json.dumps({"id": f"t{i}", "text": t, "source": "s"}) + "\n" for i, t in enumerate(TEXTS))
-    run_tag(TagConfig(documents=[str(docs / "*.gz")], taggers=TAGGERS, experiment="e", debug=True), progress=False)
-    expected = []
-    for i in range(len(TEXTS)):
-        parts = [DOLMA_FRAGMENTS[t][i].replace("e__T__", f"e__{t}__") for t in TAGGERS]
-        expected.append(f'{{"id":"t{i}","attributes":{{{",".join(p for p in parts if p)}}},"source":"s"}}')
-    assert read_lines(tmp_path / "corpus" / "attributes" / "e" / "t.jsonl.gz") == expected
+    assert (tag_documents(tmp_path, text_documents(TEXTS), TAGGERS)
+            == lines_from_fragments(DOLMA_FRAGMENTS, TAGGERS, len(TEXTS)))
 
 
 def _assert_corpus_as_dolma(tmp_path: Path, files: dict[str, int | None]) -> None:
