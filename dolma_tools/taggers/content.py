@@ -16,7 +16,7 @@ import numpy as np
 
 from dolma_tools.errors import UserError
 from dolma_tools.taggers.base import Document, Tagger, TagResult, register
-from dolma_tools.taggers.language import check_model_option, load_fasttext
+from dolma_tools.taggers.language import FastTextModelTagger, load_fasttext
 from dolma_tools.text import paragraphs, sentences
 
 _PROFANITY: tuple[Any, Any] | None = None
@@ -77,17 +77,12 @@ class ProfanitySentence(Tagger):
 
 @register("fasttext_classifier", "any supervised fastText model (model=PATH, mode=document|paragraph|sentence, "
                                  "k=labels): `__label__<x>` probabilities")
-class FastTextClassifier(Tagger):
+class FastTextClassifier(FastTextModelTagger):
     options = {"model": "fastText model file (.bin/.ftz), e.g. from `dolma train-fasttext` (required)",
                "mode": "document (default), paragraph or sentence",
                "k": "number of labels to keep per unit (default -1: all)"}
     required_options = ("model",)
     MODES = ("document", "paragraph", "sentence")
-
-    @classmethod
-    def check_options(cls, options) -> None:
-        super().check_options(options)
-        check_model_option(options)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

