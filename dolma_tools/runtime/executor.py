@@ -220,7 +220,7 @@ def _unwrap(exc: BaseException) -> BaseException:
 
 
 def ray_get(ref: Any) -> Any:
-    """`ray.get`, raising a failed task's own exception (as it was raised in the worker)."""
+    """`ray.get` of one ref or a list, raising a failed task's own exception (as raised in the worker)."""
     import ray
 
     try:
@@ -410,7 +410,6 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
     return (*errors, BotoConnectionError)
 
 
-
 _FORKED: dict[str, ProcessFn] = {}  # the process function, inherited by forked workers (never pickled)
 
 
@@ -562,10 +561,4 @@ def map_in_parallel(fn: Callable, items: Sequence, cfg: RuntimeConfig) -> list:
     ensure_ray(cfg)
     task = ray_remote(_apply, num_cpus=1, max_retries=cfg.retries)
     fn_ref = ray.put(fn)  # any picklable callable: functions, functools.partial, bound methods
-    try:
-        return ray.get([task.remote(fn_ref, item) for item in items])
-    except Exception as exc:
-        cause = _unwrap(exc)
-        if cause is not exc:
-            raise cause from None
-        raise
+    return ray_get([task.remote(fn_ref, item) for item in items])
